@@ -83,13 +83,11 @@ func cycleText(g dgraph.Graph[string, string], dep, id string) string {
 }
 
 func suggestID(id string, ids map[string]int) string {
-	best, bestD := "", 3
+	names := make([]string, 0, len(ids))
 	for k := range ids {
-		if d := editDistance(id, k); d < bestD || (d == bestD && k < best) {
-			best, bestD = k, d
-		}
+		names = append(names, k)
 	}
-	if best != "" {
+	if best := closest(id, names); best != "" {
 		return fmt.Sprintf("; did you mean %q?", best)
 	}
 	return "; depends_on lists the ids of other [[node]] tables"

@@ -389,13 +389,7 @@ func suggestKey(path string) string {
 	if !ok {
 		return "remove it"
 	}
-	best, bestD := "", 3
-	for _, a := range allowed {
-		if d := editDistance(key, a); d < bestD {
-			best, bestD = a, d
-		}
-	}
-	if best != "" {
+	if best := closest(key, allowed); best != "" {
 		return fmt.Sprintf("did you mean %q?", best)
 	}
 	return "allowed keys here: " + strings.Join(allowed, ", ")
@@ -406,6 +400,21 @@ func stripIdx(p string) string {
 }
 
 var idxRE = regexp.MustCompile(`\[\d+\]`)
+
+// closest returns the candidate that s most likely misspells, or "".
+func closest(s string, candidates []string) string {
+	best, bestD := "", 3
+	for _, c := range candidates {
+		d := editDistance(s, c)
+		if len(s) >= 3 && (strings.HasPrefix(c, s) || strings.HasPrefix(s, c)) {
+			d = min(d, 1)
+		}
+		if d <= 2 && d < len(s)/2+1 && (d < bestD || (d == bestD && c < best)) {
+			best, bestD = c, d
+		}
+	}
+	return best
+}
 
 // editDistance is the Levenshtein distance, for typo suggestions.
 func editDistance(a, b string) int {

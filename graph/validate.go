@@ -52,6 +52,9 @@ func (w *Workflow) diag(tomlPath, node, field, msg string) *Diagnostic {
 	d := &Diagnostic{File: w.File, Node: node, Field: field, Msg: msg}
 	if w.src != nil {
 		p := w.src.Key(tomlPath)
+		if !p.IsValid() {
+			p = Pos{Line: 1, Col: 1} // a required key that is missing altogether
+		}
 		d.Line, d.Col = p.Line, p.Col
 	}
 	if d.File == "" {
