@@ -116,9 +116,10 @@ type fileNode struct {
 }
 
 type fileRepeat struct {
-	Mean    *float64 `toml:"mean"`
-	Max     *int     `toml:"max"`
-	History bool     `toml:"history"`
+	Mean       *float64 `toml:"mean"`
+	Max        *int     `toml:"max"`
+	History    bool     `toml:"history"`
+	TurnTokens *int     `toml:"turn_tokens"`
 }
 
 type fileAttachment struct {
@@ -214,6 +215,9 @@ func (f *fileWorkflow) into(w *Workflow) Errors {
 		}
 		if r := fn.Repeat; r != nil {
 			n.Repeat.History = r.History
+			if r.TurnTokens != nil {
+				n.Repeat.TurnTokens = *r.TurnTokens
+			}
 			if r.Mean == nil {
 				bad(base+".repeat", fn.ID, "repeat.mean", "is required in a repeat table: the expected number of iterations")
 			} else {
@@ -372,7 +376,7 @@ var knownKeys = map[string][]string{
 	"budget":          {"max_cost_usd", "max_latency_s", "min_success"},
 	"policy":          {"name", "scope", "rule", "description"},
 	"node":            {"id", "task", "description", "depends_on", "system", "prompt", "input_tokens", "output_tokens", "min_quality", "models", "when", "repeat", "validate", "cache_prefix_tokens", "requires", "attachment"},
-	"node.repeat":     {"mean", "max", "history"},
+	"node.repeat":     {"mean", "max", "history", "turn_tokens"},
 	"node.attachment": {"kind", "count", "width", "height", "detail", "seconds", "pages", "tokens"},
 }
 

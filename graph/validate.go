@@ -232,6 +232,8 @@ func (v *validator) repeat(p, id string, r Repeat) {
 		v.add(p+".max", id, "repeat.max", "must be between 1 and %d iterations, got %d", MaxRepeat, r.Max)
 	case float64(r.Max) < r.Mean:
 		v.add(p+".max", id, "repeat.max", "(%d) is less than repeat.mean (%v)", r.Max, r.Mean)
+	case r.TurnTokens < 0 || r.TurnTokens > MaxTokens:
+		v.add(p+".turn_tokens", id, "repeat.turn_tokens", "must be between 0 and %d tokens, got %d", MaxTokens, r.TurnTokens)
 	}
 }
 

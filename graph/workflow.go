@@ -146,12 +146,14 @@ type TokenHint struct {
 func (h TokenHint) IsZero() bool { return h == TokenHint{} }
 
 // Repeat describes an agent loop: the node runs Mean times on average and at
-// most Max times. With History, iteration k resends the previous k-1 turns.
-// The zero Repeat means a single call.
+// most Max times. With History, iteration k resends the previous k-1 turns:
+// each turn is the model's output plus TurnTokens of new input (tool results,
+// observations). The zero Repeat means a single call.
 type Repeat struct {
-	Mean    float64
-	Max     int
-	History bool
+	Mean       float64
+	Max        int
+	History    bool
+	TurnTokens int
 }
 
 // Iterations returns the expected number of calls (1 without a loop).
