@@ -1,0 +1,273 @@
+package estimator
+
+import (
+	"math"
+	"math/rand/v2"
+	"slices"
+
+	"github.com/costwise/costwise/graph"
+)
+
+// z95 is the standard normal's 95th percentile.
+const z95 = 1.6448536269514722
+
+// outputDist is the log-normal output length of one call, clamped at max.
+type outputDist struct {
+	mu, sigma float64
+	max       float64 // 0 = unclamped
+	mean, p95 float64 // of the clamped distribution
+}
+
+// fitOutput fits the node's output hint (or the task default).
+func fitOutput(n *graph.Node) outputDist {
+	h := n.OutputTokens
+	mean, p95 := h.Mean, h.P95
+	if h.IsZero() {
+		mean = DefaultOutputTokens[n.Task]
+		if mean == 0 {
+			mean = DefaultOutputTokens[graph.TaskDefault]
+		}
+		p95 = 2 * mean
+	} else if p95 == 0 {
+		p95 = 1.5 * mean
+	}
+	if h.Max > 0 {
+		p95 = math.Min(p95, float64(h.Max))
+	}
+	d := outputDist{max: float64(h.Max)}
+	if mean <= 0 {
+		return d
+	}
+	if p95 > mean {
+		r := math.Log(p95 / mean)
+		if disc := z95*z95 - 2*r; disc > 0 {
+			d.sigma = z95 - math.Sqrt(disc)
+		} else {
+			d.sigma = z95
+		}
+	}
+	d.mu = math.Log(mean) - d.sigma*d.sigma/2
+	d.mean = d.clampedMean()
+	d.p95 = d.quantile(0.95)
+	return d
+}
+
+func normCDF(x float64) float64 { return 0.5 * math.Erfc(-x/math.Sqrt2) }
+
+// clampedMean is E[min(X, max)] for X log-normal(mu, sigma).
+func (d outputDist) clampedMean() float64 {
+	m := math.Exp(d.mu + d.sigma*d.sigma/2)
+	if d.max <= 0 {
+		return m
+	}
+	if d.sigma == 0 {
+		return math.Min(m, d.max)
+	}
+	lc := math.Log(d.max)
+	return m*normCDF((lc-d.mu-d.sigma*d.sigma)/d.sigma) + d.max*(1-normCDF((lc-d.mu)/d.sigma))
+}
+
+func (d outputDist) quantile(p float64) float64 {
+	if d.mu == 0 && d.sigma == 0 {
+		return 0
+	}
+	// Inverse normal CDF by bisection on Erfc: run once per node.
+	lo, hi := -10.0, 10.0
+	for range 100 {
+		mid := (lo + hi) / 2
+		if normCDF(mid) < p {
+			lo = mid
+		} else {
+			hi = mid
+		}
+	}
+	x := math.Exp(d.mu + d.sigma*lo)
+	if d.max > 0 {
+		x = math.Min(x, d.max)
+	}
+	return x
+}
+
+func (d outputDist) sample(r *rand.Rand) float64 {
+	if d.mu == 0 && d.sigma == 0 {
+		return 0
+	}
+	x := math.Exp(d.mu + d.sigma*r.NormFloat64())
+	if d.max > 0 && x > d.max {
+		x = d.max
+	}
+	return x
+}
+
+func (d outputDist) summary() Dist {
+	return Dist{Mean: d.mean, P50: d.quantile(0.5), P95: d.p95, P99: d.quantile(0.99), Max: d.max}
+}
+
+// nodeDraws are one node's Monte Carlo runs: per sample, its calls and their
+// dynamic prompt tokens (upstream outputs and loop history) and outputs.
+// They do not depend on the model.
+type nodeDraws struct {
+	when    float64
+	out     outputDist
+	loopN   int     // repeat.max - 1 (binomial trials); 0 = no loop
+	loopP   float64 // binomial probability
+	history bool
+	turn    float64 // repeat.turn_tokens
+
+	// Analytic moments, given that the node runs.
+	eN, eNN1 float64 // E[N], E[N(N-1)]
+	eU       float64 // E[upstream output tokens referenced]
+
+	// Per sample.
+	calls   []int32
+	sumDyn  []float64 // dynamic prompt tokens summed over the calls
+	firstDy []float64 // dynamic tokens of the first call (the smallest)
+	lastDy  []float64 // dynamic tokens of the last call (the largest)
+	sumOut  []float64
+	lastOut []float64 // the output downstream nodes see (0 when not run)
+	off     []int32   // per-call arrays of sample s are [off[s], off[s+1])
+	dyn     []float64
+	outs    []float64
+
+	minFirst, maxLast float64 // over all samples that run
+}
+
+// drawRuns draws the Monte Carlo runs of every node in topological order.
+// Each node has its own seeded stream, so a node's draws do not depend on
+// the order in which others are drawn.
+func drawRuns(w *graph.Workflow, samples int, seed uint64) []*nodeDraws {
+	all := make([]*nodeDraws, len(w.Nodes))
+	for _, i := range w.Order() {
+		all[i] = drawNode(w, w.Nodes[i], all, samples, rand.New(rand.NewPCG(seed, uint64(i)+1)))
+	}
+	return all
+}
+
+func drawNode(w *graph.Workflow, n *graph.Node, all []*nodeDraws, samples int, r *rand.Rand) *nodeDraws {
+	d := &nodeDraws{when: n.When, out: fitOutput(n), history: n.Repeat.History, turn: float64(n.Repeat.TurnTokens)}
+	d.eN = 1
+	if n.Repeat.Max > 1 {
+		d.loopN = n.Repeat.Max - 1
+		d.loopP = (n.Repeat.Iterations() - 1) / float64(d.loopN)
+		d.eN = n.Repeat.Iterations()
+		d.eNN1 = float64(d.loopN)*d.loopP*(1-d.loopP) + d.eN*d.eN - d.eN
+	}
+	var ups []*nodeDraws
+	if n.InputTokens == 0 {
+		for _, ref := range n.Refs {
+			if ref.Kind == graph.RefNode {
+				j, _ := w.NodeIndex(ref.Name)
+				ups = append(ups, all[j])
+				d.eU += all[j].when * all[j].out.mean
+			}
+		}
+	}
+	d.calls = make([]int32, samples)
+	d.sumDyn = make([]float64, samples)
+	d.firstDy = make([]float64, samples)
+	d.lastDy = make([]float64, samples)
+	d.sumOut = make([]float64, samples)
+	d.lastOut = make([]float64, samples)
+	d.off = make([]int32, samples+1)
+	d.minFirst, d.maxLast = math.Inf(1), math.Inf(-1)
+	for s := range samples {
+		d.off[s] = int32(len(d.dyn))
+		if d.when < 1 && r.Float64() >= d.when {
+			continue
+		}
+		u := 0.0
+		for _, up := range ups {
+			u += up.lastOut[s]
+		}
+		calls := 1 + d.loopCount(r)
+		dyn := u
+		var o float64
+		for k := range calls {
+			if k > 0 && d.history {
+				dyn += o + d.turn
+			}
+			o = d.out.sample(r)
+			d.dyn = append(d.dyn, dyn)
+			d.outs = append(d.outs, o)
+			d.sumDyn[s] += dyn
+			d.sumOut[s] += o
+		}
+		d.calls[s] = int32(calls)
+		d.firstDy[s], d.lastDy[s], d.lastOut[s] = u, dyn, o
+		d.minFirst, d.maxLast = math.Min(d.minFirst, u), math.Max(d.maxLast, dyn)
+	}
+	d.off[samples] = int32(len(d.dyn))
+	if math.IsInf(d.minFirst, 1) { // never ran
+		d.minFirst, d.maxLast = 0, 0
+	}
+	return d
+}
+
+// loopCount draws Binomial(loopN, loopP): exactly for up to 64 trials, by
+// its normal approximation (rounded, clamped) above.
+func (d *nodeDraws) loopCount(r *rand.Rand) int {
+	if d.loopN == 0 {
+		return 0
+	}
+	if d.loopN <= 64 {
+		k := 0
+		for range d.loopN {
+			if r.Float64() < d.loopP {
+				k++
+			}
+		}
+		return k
+	}
+	n := float64(d.loopN)
+	x := math.Round(n*d.loopP + math.Sqrt(n*d.loopP*(1-d.loopP))*r.NormFloat64())
+	return int(math.Max(0, math.Min(n, x)))
+}
+
+// eSumDyn is E[sum over calls of dynamic prompt tokens | the node runs].
+func (d *nodeDraws) eSumDyn() float64 {
+	s := d.eN * d.eU
+	if d.history {
+		s += (d.out.mean + d.turn) * d.eNN1 / 2
+	}
+	return s
+}
+
+// callsDist summarises calls per run of the workflow.
+func (d *nodeDraws) callsDist() Dist {
+	buf := make([]float64, len(d.calls))
+	for s, c := range d.calls {
+		buf[s] = float64(c)
+	}
+	q := quantiles(buf)
+	q.Mean = d.when * d.eN
+	return q
+}
+
+// dynQuantiles summarises the dynamic prompt tokens per call.
+func (d *nodeDraws) dynDist() Dist {
+	if len(d.dyn) == 0 {
+		return Dist{}
+	}
+	q := quantiles(slices.Clone(d.dyn))
+	if d.eN > 0 {
+		q.Mean = d.eSumDyn() / d.eN
+	}
+	return q
+}
+
+// quantiles sorts buf and reads P50, P95, P99, Max and the sample mean.
+func quantiles(buf []float64) Dist {
+	if len(buf) == 0 {
+		return Dist{}
+	}
+	slices.Sort(buf)
+	at := func(p float64) float64 {
+		i := int(math.Ceil(p*float64(len(buf)))) - 1
+		return buf[max(0, min(len(buf)-1, i))]
+	}
+	sum := 0.0
+	for _, v := range buf {
+		sum += v
+	}
+	return Dist{Mean: sum / float64(len(buf)), P50: at(0.5), P95: at(0.95), P99: at(0.99), Max: buf[len(buf)-1]}
+}
