@@ -77,7 +77,10 @@ Exit codes: 0 ok, 1 bad input or failed run, 2 usage, 3 no plan satisfies the co
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError("%v", err) })
-	root.AddCommand(newValidateCmd(), newGraphCmd(), newVersionCmd())
+	cf := &catalogFlags{}
+	cf.register(root)
+	root.AddCommand(newValidateCmd(), newGraphCmd(), newVersionCmd(),
+		newModelsCmd(cf), newTokensCmd(cf), newCostCmd(cf), newEstimateCmd(cf))
 	return root
 }
 
