@@ -68,7 +68,7 @@ func (d outputDist) clampedMean() float64 {
 }
 
 func (d outputDist) quantile(p float64) float64 {
-	if d.mu == 0 && d.sigma == 0 {
+	if d.mean == 0 {
 		return 0
 	}
 	// Inverse normal CDF by bisection on Erfc: run once per node.
@@ -89,7 +89,7 @@ func (d outputDist) quantile(p float64) float64 {
 }
 
 func (d outputDist) sample(r *rand.Rand) float64 {
-	if d.mu == 0 && d.sigma == 0 {
+	if d.mean == 0 {
 		return 0
 	}
 	x := math.Exp(d.mu + d.sigma*r.NormFloat64())
@@ -203,24 +203,55 @@ func drawNode(w *graph.Workflow, n *graph.Node, all []*nodeDraws, samples int, r
 	return d
 }
 
-// loopCount draws Binomial(loopN, loopP): exactly for up to 64 trials, by
-// its normal approximation (rounded, clamped) above.
+// loopCount draws Binomial(loopN, loopP): exactly by Bernoulli trials up to
+// 64 trials, exactly by geometric gaps between successes when few successes
+// (or few failures) are expected, and by the rounded normal approximation
+// only when both are expected at least 30 times, where its clamp never bites.
 func (d *nodeDraws) loopCount(r *rand.Rand) int {
-	if d.loopN == 0 {
+	n, p := d.loopN, d.loopP
+	switch {
+	case n == 0:
 		return 0
-	}
-	if d.loopN <= 64 {
+	case n <= 64:
 		k := 0
-		for range d.loopN {
-			if r.Float64() < d.loopP {
+		for range n {
+			if r.Float64() < p {
 				k++
 			}
 		}
 		return k
+	case float64(n)*min(p, 1-p) < 30:
+		q, flip := p, false
+		if p > 0.5 {
+			q, flip = 1-p, true
+		}
+		k := geometricSuccesses(r, n, q)
+		if flip {
+			return n - k
+		}
+		return k
 	}
-	n := float64(d.loopN)
-	x := math.Round(n*d.loopP + math.Sqrt(n*d.loopP*(1-d.loopP))*r.NormFloat64())
-	return int(math.Max(0, math.Min(n, x)))
+	fn := float64(n)
+	x := math.Round(fn*p + math.Sqrt(fn*p*(1-p))*r.NormFloat64())
+	return int(math.Max(0, math.Min(fn, x)))
+}
+
+// geometricSuccesses counts successes in n Bernoulli(q) trials by jumping
+// from one success to the next with geometric gaps: exact, O(expected count).
+func geometricSuccesses(r *rand.Rand, n int, q float64) int {
+	if q <= 0 {
+		return 0
+	}
+	lq := math.Log1p(-q)
+	k, pos := 0, 0
+	for {
+		gap := int(math.Floor(math.Log(1-r.Float64())/lq)) + 1
+		pos += gap
+		if pos > n || gap <= 0 {
+			return k
+		}
+		k++
+	}
 }
 
 // eSumDyn is E[sum over calls of dynamic prompt tokens | the node runs].

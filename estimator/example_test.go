@@ -1,0 +1,93 @@
+package estimator_test
+
+import (
+	"fmt"
+	"log"
+
+	"github.com/costwise/costwise/estimator"
+	"github.com/costwise/costwise/estimator/catalog"
+	"github.com/costwise/costwise/graph"
+)
+
+// Price a two-step workflow on two models, then the run that uses the
+// cheapest feasible model for each step.
+func ExampleEstimator_Estimate() {
+	cat, err := catalog.LoadTOML("models.toml", []byte(`
+[[model]]
+id = "acme/small"
+input_per_mtok = 0.50
+output_per_mtok = 1.00
+max_output_tokens = 500
+ttft_s = 0.5
+output_tokens_per_s = 100
+[model.quality]
+default = 0.80
+
+[[model]]
+id = "acme/large"
+input_per_mtok = 2.00
+output_per_mtok = 8.00
+ttft_s = 1.0
+output_tokens_per_s = 50
+[model.quality]
+default = 0.95
+`))
+	if err != nil {
+		log.Fatal(err)
+	}
+	w, err := graph.Parse("workflow.toml", []byte(`
+name = "summarise-then-draft"
+
+[[node]]
+id = "summarise"
+prompt = "Summarise the report."
+input_tokens = 4000
+output_tokens = { mean = 300, p95 = 300 }
+
+[[node]]
+id = "draft"
+depends_on = ["summarise"]
+prompt = "Draft a reply from {{node.summarise.output}}"
+input_tokens = 600
+output_tokens = { mean = 800, p95 = 800 }
+repeat = { mean = 2, max = 2 }
+`))
+	if err != nil {
+		log.Fatal(err)
+	}
+	e, err := estimator.New(cat)
+	if err != nil {
+		log.Fatal(err)
+	}
+	est, err := e.Estimate(w)
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	choice := make([]*estimator.Candidate, len(est.Nodes))
+	for i, ne := range est.Nodes {
+		for k := range ne.Candidates {
+			c := &ne.Candidates[k]
+			status := "ok"
+			if !c.Feasible {
+				status = string(c.Reasons[0].Code)
+			}
+			fmt.Printf("%-9s %-10s $%.6f  %4.0f in  %4.1f s  q=%.2f  %s\n",
+				ne.ID, c.Model.ID, c.Cost.Mean, c.InputTokens.Mean, c.LatencyS.Mean, c.Quality, status)
+			if c.Feasible && (choice[i] == nil || c.Cost.Mean < choice[i].Cost.Mean) {
+				choice[i] = c
+			}
+		}
+	}
+	run, err := est.Totals(choice)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("run: $%.6f, %.1f s critical path, success %.3f\n", run.Cost.Mean, run.LatencyS.Mean, run.Success)
+	// Output:
+	// summarise acme/small $0.002300  4000 in   3.5 s  q=0.80  ok
+	// summarise acme/large $0.010400  4000 in   7.0 s  q=0.95  ok
+	// draft     acme/small $0.002200   600 in  17.0 s  q=0.80  max_output
+	// draft     acme/large $0.015200   600 in  34.0 s  q=0.95  ok
+	// run: $0.017500, 37.5 s critical path, success 0.760
+}
