@@ -10,13 +10,13 @@ import (
 )
 
 // fill computes a candidate's feasibility, cost, latency and quality.
-func fill(c *Candidate, n *graph.Node, d *nodeDraws) {
+func fill(c *Candidate, n *graph.Node, d *nodeDraws, buf []float64, qc *quantCache) {
 	m, st, lp := c.Model, &c.static, c.linear
 	c.Reasons = append(c.Reasons, st.reasons...)
 	c.Cost.Unknown = append(c.Cost.Unknown, st.unknown...)
 
 	// Prompt sizes per call.
-	dyn := d.dynDist()
+	dyn := d.dynQ
 	base := st.prompt()
 	c.InputTokens = Dist{Mean: base + dyn.Mean, P50: base + dyn.P50, P95: base + dyn.P95, P99: base + dyn.P99, Max: base + dyn.Max}
 	if d.eN > 1 {
@@ -50,7 +50,7 @@ func fill(c *Candidate, n *graph.Node, d *nodeDraws) {
 	}
 	c.Feasible = len(c.Reasons) == 0
 
-	costOf(c, d)
+	costOf(c, d, buf, qc)
 	c.LatencyS, c.LatencySource = latency(m, d)
 	c.Quality, c.QualitySource = quality(m, n.Task, st.vision, c.InputTokens.Mean)
 }
@@ -80,19 +80,39 @@ func joinAnd(s []string) string {
 
 // cost fills c.Cost: analytic mean when every sampled call of the node bills
 // in one price tier, Monte Carlo mean otherwise; percentiles from the draws.
-func costOf(c *Candidate, d *nodeDraws) {
+func costOf(c *Candidate, d *nodeDraws, buf []float64, qc *quantCache) {
 	lp, st := c.linear, &c.static
-	buf := make([]float64, len(d.calls))
-	for s := range d.calls {
-		buf[s] = costSample(lp, st, d, s)
-	}
-	q := quantiles(buf)
 	lo, hi := lp.tierFor(st.prompt()+d.minFirst), lp.tierFor(st.prompt()+d.maxLast)
+	var q Dist
+	if lo == hi {
+		// Every sampled call bills in one tier: the cost of a run is linear
+		// in its calls, dynamic tokens and outputs.
+		tc := &lp.tiers[lo]
+		perCall := tc.in*(st.text+st.media-st.prefix) + tc.cacheRead*st.prefix + tc.audio*st.audio + st.perCallUSD
+		once := (tc.cacheWrite - tc.cacheRead) * st.prefix
+		if d.constCalls && tc.out > 0 && qc != nil {
+			// Every run makes the same calls, so a run's cost is
+			// out x (kappa x dynamic + outputs) + a constant, and its
+			// percentiles are those of kappa x dynamic + outputs, shared by
+			// every model with the same input/output price ratio kappa.
+			// kappa is rounded to 1e-9 so that ratios read off the catalog with
+			// float noise (0.2 vs 0.19999999999999998) share a cache entry.
+			kappa := math.Round(tc.in/tc.out*1e9) / 1e9
+			q = qc.linear(d, kappa, tc.out, runCalls(d)*perCall+once)
+		} else {
+			q = linearQuantiles(d, tc, perCall, once, buf)
+		}
+	} else {
+		for s := range d.calls {
+			buf[s] = costSample(lp, st, d, s)
+		}
+		q = quantiles(buf)
+	}
 	if lo == hi {
 		q.Mean = d.when * (lp.tiers[lo].usd(meanParts(st, d)) + d.eN*st.perCallUSD)
 		c.Cost.MeanMethod = "analytic"
 	} else {
-		c.Cost.MeanMethod = "monte_carlo"
+		c.Cost.MeanMethod = "monte_carlo" // q.Mean is the sample mean
 	}
 	c.Cost.Dist = q
 }

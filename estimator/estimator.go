@@ -1,8 +1,11 @@
 package estimator
 
 import (
+	"errors"
 	"fmt"
 	"path"
+	"runtime"
+	"sync"
 
 	"github.com/costwise/costwise/estimator/catalog"
 	"github.com/costwise/costwise/graph"
@@ -160,27 +163,50 @@ func (e *Estimator) Estimate(w *graph.Workflow) (*Estimate, error) {
 		return nil, fmt.Errorf("estimator: workflow %q is not validated; call Validate first", w.Name)
 	}
 	est := &Estimate{Workflow: w, Samples: e.cfg.samples, Seed: e.cfg.seed, Nodes: make([]NodeEstimate, len(w.Nodes))}
-	texts := newTextCounter()
 	est.draws = drawRuns(w, e.cfg.samples, e.cfg.seed)
+	// Nodes are priced independently once the runs are drawn: spread them
+	// over the cores, each worker with its own token-count cache and buffer.
+	jobs := make(chan int)
+	errs := make([]error, len(w.Nodes))
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(w.Nodes)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			texts, buf, qc := newTextCounter(), make([]float64, e.cfg.samples), newQuantCache(e.cfg.samples)
+			for i := range jobs {
+				qc.reset()
+				est.Nodes[i], errs[i] = e.estimateNode(w, i, est.draws[i], texts, buf, qc)
+			}
+		}()
+	}
 	for _, i := range w.Order() {
-		n := w.Nodes[i]
-		d := est.draws[i]
-		ne := NodeEstimate{ID: n.ID, Task: n.Task, When: n.When, Calls: d.callsDist(), OutputTokens: d.out.summary()}
-		for mi, m := range e.models {
-			if !admitted(n, m.ID) {
-				continue
-			}
-			st, err := staticFor(w, n, m, texts)
-			if err != nil {
-				return nil, fmt.Errorf("estimator: node %q, model %s: %w", n.ID, m.ID, err)
-			}
-			c := Candidate{Model: m, linear: e.lin[mi], static: st}
-			fill(&c, n, d)
-			ne.Candidates = append(ne.Candidates, c)
-		}
-		est.Nodes[i] = ne
+		jobs <- i
+	}
+	close(jobs)
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
 	}
 	return est, nil
+}
+
+func (e *Estimator) estimateNode(w *graph.Workflow, i int, d *nodeDraws, texts *textCounter, buf []float64, qc *quantCache) (NodeEstimate, error) {
+	n := w.Nodes[i]
+	ne := NodeEstimate{ID: n.ID, Task: n.Task, When: n.When, Calls: d.callsDist(), OutputTokens: d.out.summary()}
+	for mi, m := range e.models {
+		if !admitted(n, m.ID) {
+			continue
+		}
+		st, err := staticFor(w, n, m, texts)
+		if err != nil {
+			return ne, fmt.Errorf("estimator: node %q, model %s: %w", n.ID, m.ID, err)
+		}
+		c := Candidate{Model: m, linear: e.lin[mi], static: st}
+		fill(&c, n, d, buf, qc)
+		ne.Candidates = append(ne.Candidates, c)
+	}
+	return ne, nil
 }
 
 // admitted applies the node's models filter (globs validated by graph).

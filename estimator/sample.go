@@ -130,6 +130,14 @@ type nodeDraws struct {
 	outs    []float64
 
 	minFirst, maxLast float64 // over all samples that run
+	dynQ              Dist    // dynamic prompt tokens per call (model-independent)
+
+	// Shape of the runs, for pricing shortcuts: how many samples run, and
+	// whether every run makes the same number of calls and sends the same
+	// dynamic tokens.
+	running              int
+	constCalls, constDyn bool
+	runDyn               float64 // sumDyn of a run that runs (when constDyn)
 }
 
 // drawRuns draws the Monte Carlo runs of every node in topological order.
@@ -199,6 +207,22 @@ func drawNode(w *graph.Workflow, n *graph.Node, all []*nodeDraws, samples int, r
 	d.off[samples] = int32(len(d.dyn))
 	if math.IsInf(d.minFirst, 1) { // never ran
 		d.minFirst, d.maxLast = 0, 0
+	}
+	d.dynQ = d.dynDist()
+	d.constCalls, d.constDyn = true, true
+	first := -1
+	for s, c := range d.calls {
+		if c == 0 {
+			continue
+		}
+		d.running++
+		if first < 0 {
+			first = s
+			d.runDyn = d.sumDyn[s]
+			continue
+		}
+		d.constCalls = d.constCalls && c == d.calls[first]
+		d.constDyn = d.constDyn && d.sumDyn[s] == d.sumDyn[first]
 	}
 	return d
 }
@@ -286,19 +310,66 @@ func (d *nodeDraws) dynDist() Dist {
 	return q
 }
 
-// quantiles sorts buf and reads P50, P95, P99, Max and the sample mean.
+// quantiles reads the sample mean, P50, P95, P99 and Max of buf (the
+// nearest-rank percentiles), reordering buf. It selects the three ranks in
+// expected linear time instead of sorting.
 func quantiles(buf []float64) Dist {
-	if len(buf) == 0 {
+	n := len(buf)
+	if n == 0 {
 		return Dist{}
 	}
-	slices.Sort(buf)
-	at := func(p float64) float64 {
-		i := int(math.Ceil(p*float64(len(buf)))) - 1
-		return buf[max(0, min(len(buf)-1, i))]
-	}
-	sum := 0.0
+	sum, top := 0.0, buf[0]
 	for _, v := range buf {
 		sum += v
+		if v > top {
+			top = v
+		}
 	}
-	return Dist{Mean: sum / float64(len(buf)), P50: at(0.5), P95: at(0.95), P99: at(0.99), Max: buf[len(buf)-1]}
+	r := percentileRanks(n)
+	r50, r95, r99 := r[0], r[1], r[2]
+	selectRank(buf, r50)
+	selectRank(buf[r50:], r95-r50)
+	selectRank(buf[r95:], r99-r95)
+	return Dist{Mean: sum / float64(n), P50: buf[r50], P95: buf[r95], P99: buf[r99], Max: top}
+}
+
+// selectRank reorders a so that a[k] is its k-th smallest element, with no
+// larger element before it and no smaller one after it (Hoare's selection).
+func selectRank(a []float64, k int) {
+	lo, hi := 0, len(a)-1
+	for lo < hi {
+		mid := lo + (hi-lo)/2
+		if a[mid] < a[lo] {
+			a[mid], a[lo] = a[lo], a[mid]
+		}
+		if a[hi] < a[lo] {
+			a[hi], a[lo] = a[lo], a[hi]
+		}
+		if a[hi] < a[mid] {
+			a[hi], a[mid] = a[mid], a[hi]
+		}
+		pivot := a[mid]
+		i, j := lo, hi
+		for i <= j {
+			for a[i] < pivot {
+				i++
+			}
+			for a[j] > pivot {
+				j--
+			}
+			if i <= j {
+				a[i], a[j] = a[j], a[i]
+				i++
+				j--
+			}
+		}
+		switch {
+		case k <= j:
+			hi = j
+		case k >= i:
+			lo = i
+		default:
+			return
+		}
+	}
 }
