@@ -140,3 +140,11 @@ func TestDOTRendersWithGraphviz(t *testing.T) {
 		})
 	}
 }
+
+func TestValidateCompilesPolicies(t *testing.T) {
+	path := writeFile(t, "workflow.toml", "name = \"p\"\n[[policy]]\nname = \"r\"\nscope = \"node\"\nrule = 'model.provder == \"x\"'\n[[node]]\nid = \"a\"\nprompt = \"x\"\n")
+	code, _, stderr := runBinary(t, "validate", path)
+	assert.Equal(t, 1, code)
+	assert.Contains(t, stderr, path+`:5:15: policy[0].rule: rule "r" does not compile: model has no field provder`)
+	assert.Contains(t, stderr, "^")
+}

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/costwise/costwise/graph"
+	"github.com/costwise/costwise/policies"
 )
 
 // Exit codes of the costwise command.
@@ -80,7 +81,7 @@ Exit codes: 0 ok, 1 bad input or failed run, 2 usage, 3 no plan satisfies the co
 	cf := &catalogFlags{}
 	cf.register(root)
 	root.AddCommand(newValidateCmd(), newGraphCmd(), newVersionCmd(),
-		newModelsCmd(cf), newTokensCmd(cf), newCostCmd(cf), newEstimateCmd(cf))
+		newModelsCmd(cf), newTokensCmd(cf), newCostCmd(cf), newEstimateCmd(cf), newPlanCmd(cf), newPreviewCmd(cf))
 	return root
 }
 
@@ -120,7 +121,7 @@ func reportLoadError(stderr io.Writer, err error) error {
 func newValidateCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "validate FILE...",
-		Short: "Check workflow files and report every problem with file:line:col",
+		Short: "Check workflow files and their policy rules; report every problem with file:line:col",
 		Example: `  costwise validate examples/support-triage/workflow.toml
   costwise validate examples/*/workflow.toml`,
 		Args: minArgs(1, "one or more workflow files"),
@@ -128,6 +129,9 @@ func newValidateCmd() *cobra.Command {
 			failed := 0
 			for _, path := range args {
 				w, err := graph.Load(path)
+				if err == nil {
+					_, err = policies.Compile(w) // rules must compile too
+				}
 				if err != nil {
 					failed++
 					_ = reportLoadError(cmd.ErrOrStderr(), err)

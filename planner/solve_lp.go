@@ -1,0 +1,187 @@
+package planner
+
+import (
+	"math"
+	"sort"
+)
+
+// Residual-budget bound used inside the search. For the positions d..n-1
+// still open it solves the linear relaxation of
+//
+//	min sum r_e   s.t.  sum w_e <= budget,   r = c + lam*l
+//
+// exactly: each node's candidates are reduced to the lower convex hull of
+// (w, r), the hull edges of all open nodes are merged by slope (extra r per
+// unit of w saved), and the budget is met by taking edges in that order,
+// the last one fractionally. By LP duality this is at least the Lagrangian
+// bound for every price of w, and it adapts to the budget left by the
+// assigned prefix. Suffix tables are stored at checkpoints (every depth if
+// memory allows); between checkpoints nodes count with their minimum r and
+// minimum w, which keeps the bound valid.
+
+// maxTableEntries caps the memory of the suffix tables (2 floats each).
+const maxTableEntries = 4 << 20
+
+// edge is one hull segment: saving dw of w costs dr more r.
+type edge struct{ dw, dr float64 }
+
+func (e edge) slope() float64 { return e.dr / e.dw }
+
+// suffixTable is the merged hull of positions d..n-1.
+type suffixTable struct {
+	r0, w0     float64   // sums at every node's least-r point
+	cumW, cumR []float64 // prefix sums of edges sorted by slope
+}
+
+// eval returns the LP minimum of sum r for the suffix under budget.
+func (t *suffixTable) eval(budget float64) float64 {
+	need := t.w0 - budget
+	if need <= 0 {
+		return t.r0
+	}
+	i := sort.SearchFloat64s(t.cumW, need)
+	if i == len(t.cumW) {
+		if i == 0 {
+			return t.r0
+		}
+		return t.r0 + t.cumR[i-1] // rounding: the caller checked feasibility
+	}
+	pw, pr := 0.0, 0.0
+	if i > 0 {
+		pw, pr = t.cumW[i-1], t.cumR[i-1]
+	}
+	return t.r0 + pr + (need-pw)*(t.cumR[i]-pr)/(t.cumW[i]-pw)
+}
+
+// suffixBound answers eval(d, budget) for every depth.
+type suffixBound struct {
+	tables []*suffixTable // tables[d] != nil at checkpoints; tables[n] is empty
+	next   []int          // next[d]: the first checkpoint >= d
+	preR   []float64      // prefix sums of minimum r
+	preW   []float64      // prefix sums of minimum w
+}
+
+// eval returns a lower bound on sum r over positions d..n-1 when their sum
+// of w may not exceed budget.
+func (sb *suffixBound) eval(d int, budget float64) float64 {
+	e := sb.next[d]
+	between := sb.preR[e] - sb.preR[d]
+	return between + sb.tables[e].eval(budget-(sb.preW[e]-sb.preW[d]))
+}
+
+// newSuffixBound builds the tables for r = c + alpha*lp, with at most
+// maxEntries stored table entries.
+func newSuffixBound(in *instance, alpha float64, maxEntries int) *suffixBound {
+	for _, cs := range in.cands {
+		for j := range cs {
+			cs[j].r = cs[j].c + alpha*cs[j].lp
+		}
+	}
+	n := in.n
+	sb := &suffixBound{tables: make([]*suffixTable, n+1), next: make([]int, n+1),
+		preR: make([]float64, n+1), preW: make([]float64, n+1)}
+	hulls := make([][]edge, n)
+	r0, w0 := make([]float64, n), make([]float64, n)
+	total := 0
+	for d := range in.cands {
+		hulls[d], r0[d], w0[d] = hullEdges(in.cands[d])
+		total += len(hulls[d])
+		mr, mw := math.Inf(1), math.Inf(1)
+		for _, c := range in.cands[d] {
+			mr, mw = math.Min(mr, c.r), math.Min(mw, c.w)
+		}
+		sb.preR[d+1], sb.preW[d+1] = sb.preR[d]+mr, sb.preW[d]+mw
+	}
+	step := 1
+	if math.IsInf(in.capW, 1) {
+		step = n + 1 // no budget: only the empty table, everything "between"
+	} else if entries := n * (total/2 + 1); entries > maxEntries {
+		step = entries/maxEntries + 1
+	}
+	sb.tables[n] = &suffixTable{}
+	sb.next[n] = n
+	var merged, buf []edge
+	var sr, sw float64
+	for d := n - 1; d >= 0; d-- {
+		sr, sw = sr+r0[d], sw+w0[d]
+		if step <= n {
+			buf = mergeEdges(buf[:0], merged, hulls[d])
+			merged, buf = buf, merged
+		}
+		if d%step == 0 && step <= n {
+			sb.tables[d] = newSuffixTable(sr, sw, merged)
+			sb.next[d] = d
+		} else {
+			sb.next[d] = sb.next[d+1]
+		}
+	}
+	return sb
+}
+
+func newSuffixTable(r0, w0 float64, edges []edge) *suffixTable {
+	t := &suffixTable{r0: r0, w0: w0, cumW: make([]float64, len(edges)), cumR: make([]float64, len(edges))}
+	var cw, cr float64
+	for i, e := range edges {
+		cw, cr = cw+e.dw, cr+e.dr
+		t.cumW[i], t.cumR[i] = cw, cr
+	}
+	return t
+}
+
+// mergeEdges merges two slope-sorted edge lists into dst.
+func mergeEdges(dst, a, b []edge) []edge {
+	i, j := 0, 0
+	for i < len(a) && j < len(b) {
+		if a[i].slope() <= b[j].slope() {
+			dst = append(dst, a[i])
+			i++
+		} else {
+			dst = append(dst, b[j])
+			j++
+		}
+	}
+	dst = append(dst, a[i:]...)
+	return append(dst, b[j:]...)
+}
+
+// hullEdges returns the lower convex hull of (w, r) of one node's candidates
+// walked from the least-r point towards less w, as edges of increasing
+// slope, plus the starting point.
+func hullEdges(cs []cand) (edges []edge, r0, w0 float64) {
+	pts := make([]cand, len(cs))
+	copy(pts, cs)
+	sort.Slice(pts, func(a, b int) bool {
+		if pts[a].w != pts[b].w {
+			return pts[a].w > pts[b].w
+		}
+		return pts[a].r < pts[b].r
+	})
+	// Start at the least r (least w among ties).
+	s := 0
+	for i := range pts {
+		if pts[i].r < pts[s].r || (pts[i].r == pts[s].r && pts[i].w < pts[s].w) {
+			s = i
+		}
+	}
+	hull := []cand{pts[s]}
+	for _, p := range pts[s+1:] {
+		last := hull[len(hull)-1]
+		if p.w >= last.w {
+			continue // same w, larger r
+		}
+		for len(hull) >= 2 {
+			a, b := hull[len(hull)-2], hull[len(hull)-1]
+			// Drop b when it lies on or above the segment a-p.
+			if (b.r-a.r)*(a.w-p.w) >= (p.r-a.r)*(a.w-b.w) {
+				hull = hull[:len(hull)-1]
+				continue
+			}
+			break
+		}
+		hull = append(hull, p)
+	}
+	for i := 1; i < len(hull); i++ {
+		edges = append(edges, edge{dw: hull[i-1].w - hull[i].w, dr: hull[i].r - hull[i-1].r})
+	}
+	return edges, pts[s].r, pts[s].w
+}

@@ -1,0 +1,359 @@
+package planner
+
+import (
+	"cmp"
+	"context"
+	"math"
+	"slices"
+)
+
+// state carries the incumbent, the proven lower bound and the counters across
+// the stages of one Solve call.
+type state struct {
+	ctx         context.Context
+	p           *Problem
+	in          *instance
+	accept      func([]int) bool
+	maxExplored int64
+	buf         []int // choice in original indexing, handed to Accept
+
+	have     bool
+	bestCost float64
+	best     []int // incumbent, original indexing
+	lb       float64
+	du       *duals // multipliers used for search bounds
+
+	explored, iterations, rejected int64
+	stopped                        string
+}
+
+func newState(ctx context.Context, p *Problem, in *instance, lim Limits) *state {
+	return &state{ctx: ctx, p: p, in: in, accept: p.Accept, maxExplored: lim.MaxExplored,
+		buf: make([]int, in.n), best: make([]int, in.n)}
+}
+
+// cut returns the current improvement test.
+func (st *state) cut() cutoff {
+	return cutoff{have: st.have, ub: st.bestCost - gapTol*st.bestCost, cap: st.in.capC}
+}
+
+// upper returns the best known upper bound on the optimum (for step sizes).
+func (st *state) upper() float64 {
+	if st.have {
+		return st.bestCost
+	}
+	return st.in.capC
+}
+
+// raiseLB records a proven lower bound.
+func (st *state) raiseLB(v float64) {
+	st.lb = math.Max(st.lb, v)
+}
+
+// exhausted records that no plan passing the current cut exists.
+func (st *state) exhausted() {
+	if st.have {
+		st.raiseLB(st.cut().ub)
+	} else {
+		st.lb = math.Inf(1)
+	}
+}
+
+// closed reports that nothing is left to do: a limit stopped the run, or the
+// lower bound rules out any improvement (which, without incumbent, proves
+// infeasibility).
+func (st *state) closed() bool {
+	return st.stopped != "" || !st.cut().allows(st.lb)
+}
+
+// interrupted polls the context.
+func (st *state) interrupted() bool {
+	if st.stopped == "" && st.ctx.Err() != nil {
+		st.stopped = "context"
+	}
+	return st.stopped != ""
+}
+
+// offer considers a feasible assignment (indices into in.cands) of the given
+// cost as new incumbent, asking Accept first.
+func (st *state) offer(x []int32, cost float64) {
+	if !st.cut().allows(cost) {
+		return
+	}
+	for d, j := range x {
+		st.buf[st.in.node[d]] = st.in.cands[d][j].orig
+	}
+	if st.accept != nil && !st.accept(st.buf) {
+		st.rejected++
+		return
+	}
+	copy(st.best, st.buf)
+	st.bestCost, st.have = cost, true
+}
+
+// tryHeuristic repairs (unless already feasible) and improves a copy of x,
+// then offers it.
+func (st *state) tryHeuristic(x []int32, ws *workspace, feasible bool) {
+	copy(ws.x, x)
+	if !feasible && !st.in.repair(ws) {
+		return
+	}
+	st.offer(ws.x, st.in.improve(ws))
+}
+
+// fixAndPrepare applies reduced-cost fixing with the best multipliers and
+// stores every candidate's latency price lam*l for the search.
+func (st *state) fixAndPrepare() {
+	if st.closed() {
+		return
+	}
+	in := st.in
+	if !in.prefilter(false, st.cut(), st.du) {
+		st.exhausted()
+		return
+	}
+	for d, cs := range in.cands {
+		for j := range cs {
+			cs[j].lp = st.du.lam[d] * cs[j].l
+		}
+	}
+}
+
+// child is a candidate of the current position with its bound.
+type child struct {
+	j  int32
+	lb float64
+}
+
+// searcher is the depth-first branch and bound over topological positions.
+type searcher struct {
+	st         *state
+	in         *instance
+	kL         float64
+	alphas     []float64   // scalings of the latency prices
+	inflow     [][]float64 // latency multiplier mass per edge (see edgeFlows)
+	src        []float64
+	sb         []*suffixBound // one per alpha
+	sufW, tail []float64
+	x          []int32
+	finish     []float64
+	kids       [][]child // per-depth buffers
+	openLB     float64   // least bound of subtrees left unexplored
+	memo       *memo     // nil when Accept is set
+}
+
+// search runs the branch and bound and records its outcome in st.
+func (st *state) search() {
+	in := st.in
+	n := in.n
+	s := &searcher{st: st, in: in, kL: st.du.kL, x: make([]int32, n), finish: make([]float64, n),
+		sufW: make([]float64, n+1), kids: make([][]child, n), openLB: math.Inf(1)}
+	for d := n - 1; d >= 0; d-- {
+		mw := math.Inf(1)
+		for _, c := range in.cands[d] {
+			mw = math.Min(mw, c.w)
+		}
+		s.sufW[d] = s.sufW[d+1] + mw
+		s.kids[d] = make([]child, 0, len(in.cands[d]))
+	}
+	_, s.tail = in.minLatencyHeadTail()
+	s.inflow, s.src = in.edgeFlows(st.du)
+	s.alphas = []float64{1}
+	if s.kL > 0 {
+		s.alphas = latencyScalings
+	}
+	for _, a := range s.alphas {
+		s.sb = append(s.sb, newSuffixBound(in, a, maxTableEntries/len(s.alphas)))
+	}
+	if st.accept == nil {
+		s.memo = newMemo(in)
+	}
+	st.raiseLB(s.bound(-1, 0, 0, 0))
+	if st.closed() {
+		return
+	}
+	s.dfs(0, 0, 0, 0)
+	if st.stopped == "" {
+		st.exhausted()
+		return
+	}
+	ub := math.Inf(1)
+	if st.have {
+		ub = st.bestCost
+	}
+	st.raiseLB(math.Min(s.openLB, ub))
+}
+
+// limitHit counts a node and reports whether a limit is reached.
+func (s *searcher) limitHit() bool {
+	st := s.st
+	if st.maxExplored > 0 && st.explored >= st.maxExplored {
+		st.stopped = "max-explored"
+		return true
+	}
+	st.explored++
+	if st.explored&255 == 0 {
+		return st.interrupted()
+	}
+	return false
+}
+
+// latencyScalings are the factors alpha applied to the latency prices in the
+// search bound; see bound.
+var latencyScalings = []float64{0, 0.5, 1, 1.5, 2, 3}
+
+// bound returns a lower bound for a node whose assigned prefix (positions
+// <= d) has the given cost, sum of w and latency charge phi. With path
+// multipliers mu_P (normalised by capL), every feasible completion satisfies,
+// for each path P whose last assigned node is p, sum of l over the open
+// nodes of P <= capL - finish(p). Pricing these by alpha*mu_P for any
+// alpha >= 0 gives
+//
+//	cost + alpha*(phi - kL) + LP_w(open nodes, c + alpha*lam*l)
+//
+// with phi = sum_P mu_P*finish(p)/capL. Taking the best of several alpha lets
+// the bound follow how much latency the prefix has used (alpha = 0 is the
+// pure cost bound). d = -1 gives the root bound.
+func (s *searcher) bound(d int, cost, w, phi float64) float64 {
+	lb := 0.0
+	for i, a := range s.alphas {
+		lb = math.Max(lb, cost+a*(phi-s.kL)+s.sb[i].eval(d+1, s.in.capW-w))
+	}
+	return lb
+}
+
+// entry returns the latency charge added when position d starts at start,
+// excluding its own latency price: for each path through d, its multiplier
+// times the gap between start and the finish of the path's previous node.
+func (s *searcher) entry(d int, start float64) float64 {
+	e := s.src[d] * start
+	for k, p := range s.in.preds[d] {
+		e += s.inflow[d][k] * (start - s.finish[p])
+	}
+	return e
+}
+
+// childBound returns the lower bound of the child taking candidate c at
+// position d, and whether the child can still meet success and latency.
+func (s *searcher) childBound(d int, c *cand, cost, w, phi, start float64) (lb float64, ok bool) {
+	in := s.in
+	if w+c.w+s.sufW[d+1] > in.capW || start+c.l+s.tail[d] > in.capL {
+		return 0, false
+	}
+	return s.bound(d, cost+c.c, w+c.w, phi+c.lp), true
+}
+
+// dfs explores position d given the totals of positions < d: cost, sum of w
+// and latency charge phi (see bound).
+func (s *searcher) dfs(d int, cost, w, phi float64) {
+	in := s.in
+	if d == in.n {
+		s.st.offer(s.x, cost)
+		return
+	}
+	if s.memo != nil && s.memo.dominated(d, cost, w, s.finish) {
+		return
+	}
+	start := 0.0
+	for _, p := range in.preds[d] {
+		start = math.Max(start, s.finish[p])
+	}
+	phi += s.entry(d, start)
+	cs := in.cands[d]
+	kids := s.kids[d][:0]
+	cut := s.st.cut()
+	for j := range cs {
+		if lb, ok := s.childBound(d, &cs[j], cost, w, phi, start); ok && cut.allows(lb) {
+			kids = append(kids, child{int32(j), lb})
+		}
+	}
+	sortChildren(kids)
+	s.kids[d] = kids
+	for i, k := range kids {
+		if !s.st.cut().allows(k.lb) {
+			break
+		}
+		if s.limitHit() {
+			s.noteOpen(kids[i:])
+			return
+		}
+		c := &cs[k.j]
+		s.x[d], s.finish[d] = k.j, start+c.l
+		s.dfs(d+1, cost+c.c, w+c.w, phi+c.lp)
+		if s.st.stopped != "" {
+			s.noteOpen(kids[i+1:])
+			return
+		}
+	}
+	if s.memo != nil {
+		s.memo.store(d, cost, w, s.finish)
+	}
+}
+
+// sortChildren orders children by ascending bound (insertion sort: lists
+// are short after dominance filtering).
+func sortChildren(k []child) {
+	if len(k) > 32 {
+		slices.SortFunc(k, func(a, b child) int { return cmp.Compare(a.lb, b.lb) })
+		return
+	}
+	for i := 1; i < len(k); i++ {
+		for j := i; j > 0 && k[j].lb < k[j-1].lb; j-- {
+			k[j], k[j-1] = k[j-1], k[j]
+		}
+	}
+}
+
+// noteOpen folds the bounds of unexplored children into openLB.
+func (s *searcher) noteOpen(kids []child) {
+	for _, k := range kids {
+		s.openLB = math.Min(s.openLB, k.lb)
+	}
+}
+
+// solution converts the state into the public result.
+func (st *state) solution() Solution {
+	sol := Solution{LowerBound: st.lb, Gap: math.Inf(1), Explored: st.explored,
+		Iterations: st.iterations, Rejected: st.rejected, Stopped: st.stopped}
+	switch {
+	case st.have:
+		sol.Feasible = true
+		sol.Choice = append([]int(nil), st.best...)
+		sol.Cost, sol.Latency, sol.Success = evaluate(st.p, st.in.node, sol.Choice)
+		sol.LowerBound = math.Min(st.lb, sol.Cost)
+		sol.Gap = 0
+		if sol.Cost > 0 {
+			sol.Gap = (sol.Cost - sol.LowerBound) / sol.Cost
+		}
+		sol.Optimal = !st.cut().allows(st.lb)
+		sol.Status = StatusFeasible
+		if sol.Optimal {
+			sol.Status, sol.Gap, sol.Stopped = StatusOptimal, 0, ""
+		}
+	case math.IsInf(st.lb, 1) || !st.cut().allows(st.lb):
+		sol.Status, sol.LowerBound, sol.Stopped = StatusInfeasible, math.Inf(1), ""
+	default:
+		sol.Status = StatusUnknown
+	}
+	return sol
+}
+
+// evaluate returns cost, latency and success of a complete choice.
+func evaluate(p *Problem, order, choice []int) (cost, lat, success float64) {
+	success = 1
+	finish := make([]float64, len(choice))
+	for _, v := range order {
+		c := p.Cands[v][choice[v]]
+		cost += c.Cost
+		success *= c.Quality
+		s := 0.0
+		if p.Preds != nil {
+			for _, u := range p.Preds[v] {
+				s = math.Max(s, finish[u])
+			}
+		}
+		finish[v] = s + c.Latency
+		lat = math.Max(lat, finish[v])
+	}
+	return cost, lat, success
+}
