@@ -477,7 +477,9 @@ func noCandidateReasons(w *graph.Workflow, nodes []string, rej []policies.Reject
 		for k := range count {
 			keys = append(keys, k)
 		}
-		sort.Slice(keys, func(a, b int) bool { return count[keys[a]] > count[keys[b]] || (count[keys[a]] == count[keys[b]] && keys[a] < keys[b]) })
+		sort.Slice(keys, func(a, b int) bool {
+			return count[keys[a]] > count[keys[b]] || (count[keys[a]] == count[keys[b]] && keys[a] < keys[b])
+		})
 		parts := make([]string, len(keys))
 		for k, key := range keys {
 			parts[k] = fmt.Sprintf("%d by %s", count[key], key)
