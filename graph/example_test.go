@@ -60,7 +60,7 @@ colour = "red"
 	// broken.toml:7:1: node "a": when: is a probability and must be in [0, 1], got 1.5
 	// broken.toml:11:1: node "b": depends_on: dependency cycle: b -> a -> b; remove one of these dependencies
 	// broken.toml:12:1: node "b": prompt: {{input.missing}} names an input that is not declared; add [inputs.missing]
-	// broken.toml:13:1: node[1].colour: unknown key "colour"; allowed keys here: id, task, description, depends_on, system, prompt, input_tokens, output_tokens, min_quality, models, when, repeat, validate, cache_prefix_tokens, requires, attachment
+	// broken.toml:13:1: node[1].colour: unknown key "colour"; allowed keys here: id, task, description, depends_on, system, prompt, input_tokens, output_tokens, min_quality, models, when, run_if, repeat, validate, cache_prefix_tokens, requires, attachment
 }
 
 // The critical path of a workflow under per-node latencies.

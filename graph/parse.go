@@ -108,6 +108,7 @@ type fileNode struct {
 	MinQuality        *float64         `toml:"min_quality"`
 	Models            []string         `toml:"models"`
 	When              *float64         `toml:"when"`
+	RunIf             string           `toml:"run_if"`
 	Repeat            *fileRepeat      `toml:"repeat"`
 	Validate          string           `toml:"validate"`
 	CachePrefixTokens *int             `toml:"cache_prefix_tokens"`
@@ -120,6 +121,7 @@ type fileRepeat struct {
 	Max        *int     `toml:"max"`
 	History    bool     `toml:"history"`
 	TurnTokens *int     `toml:"turn_tokens"`
+	Until      string   `toml:"until"`
 }
 
 type fileAttachment struct {
@@ -195,7 +197,7 @@ func (f *fileWorkflow) into(w *Workflow) Errors {
 		base := "node[" + strconv.Itoa(i) + "]"
 		n := &Node{
 			ID: fn.ID, Task: TaskDefault, Description: fn.Description, DependsOn: fn.DependsOn,
-			System: fn.System, Prompt: fn.Prompt, Models: fn.Models, When: 1, Validate: fn.Validate,
+			System: fn.System, Prompt: fn.Prompt, Models: fn.Models, When: 1, RunIf: fn.RunIf, Validate: fn.Validate,
 			Requires: fn.Requires, Pos: w.src.Key(base),
 		}
 		if fn.Task != nil {
@@ -215,6 +217,7 @@ func (f *fileWorkflow) into(w *Workflow) Errors {
 		}
 		if r := fn.Repeat; r != nil {
 			n.Repeat.History = r.History
+			n.Repeat.Until = r.Until
 			if r.TurnTokens != nil {
 				n.Repeat.TurnTokens = *r.TurnTokens
 			}
@@ -375,8 +378,8 @@ var knownKeys = map[string][]string{
 	"inputs.*":        {"description", "tokens", "example", "file"},
 	"budget":          {"max_cost_usd", "max_latency_s", "min_success"},
 	"policy":          {"name", "scope", "rule", "description"},
-	"node":            {"id", "task", "description", "depends_on", "system", "prompt", "input_tokens", "output_tokens", "min_quality", "models", "when", "repeat", "validate", "cache_prefix_tokens", "requires", "attachment"},
-	"node.repeat":     {"mean", "max", "history", "turn_tokens"},
+	"node":            {"id", "task", "description", "depends_on", "system", "prompt", "input_tokens", "output_tokens", "min_quality", "models", "when", "run_if", "repeat", "validate", "cache_prefix_tokens", "requires", "attachment"},
+	"node.repeat":     {"mean", "max", "history", "turn_tokens", "until"},
 	"node.attachment": {"kind", "count", "width", "height", "detail", "seconds", "pages", "tokens"},
 }
 

@@ -47,7 +47,7 @@ func TestValidationErrors(t *testing.T) {
 		{"unknown top-level key", "nmae = \"t\"\n" + valid[len("name = \"t\"\n"):],
 			[]string{`t.toml:1:1: nmae: unknown key "nmae"; did you mean "name"?`, `t.toml:1:1: name: is required: give the workflow a name, e.g. name = "support-triage"`}},
 		{"unknown node key", strings.Replace(valid, `id = "b"`, "id = \"b\"\ncolour = 1", 1),
-			[]string{`t.toml:13:1: node[1].colour: unknown key "colour"; allowed keys here: id, task, description, depends_on, system, prompt, input_tokens, output_tokens, min_quality, models, when, repeat, validate, cache_prefix_tokens, requires, attachment`}},
+			[]string{`t.toml:13:1: node[1].colour: unknown key "colour"; allowed keys here: id, task, description, depends_on, system, prompt, input_tokens, output_tokens, min_quality, models, when, run_if, repeat, validate, cache_prefix_tokens, requires, attachment`}},
 		{"wrong type", strings.Replace(valid, "output_tokens = 20", `output_tokens = "lots"`, 1),
 			[]string{`t.toml:9:1: node "a": output_tokens: has type string; give a number of tokens, or a table { mean = 20, p95 = 40, max = 64 }`}},
 		{"wrong scalar type", strings.Replace(valid, `id = "b"`, "id = \"b\"\nwhen = \"often\"", 1),

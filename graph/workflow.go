@@ -120,7 +120,8 @@ type Node struct {
 	OutputTokens      TokenHint
 	MinQuality        float64 // 0 = no minimum
 	Models            []string
-	When              float64 // probability that the node runs; 1 unless set
+	When              float64 // probability that the node runs, for estimation; 1 unless set
+	RunIf             string  // expr over input.NAME and node.ID.output deciding at run time whether the node runs
 	Repeat            Repeat
 	Validate          string // expr rule over the output, checked by the executor
 	CachePrefixTokens int
@@ -154,6 +155,7 @@ type Repeat struct {
 	Max        int
 	History    bool
 	TurnTokens int
+	Until      string // expr over output and iteration: the loop stops when it holds
 }
 
 // Iterations returns the expected number of calls (1 without a loop).
