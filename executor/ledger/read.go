@@ -1,0 +1,315 @@
+package ledger
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Reads run on the read-only pool; a read that needs several queries runs
+// them in one read transaction, so it sees one committed state.
+
+func fromNanos(n int64) time.Time { return time.Unix(0, n).UTC() }
+
+func fromNullNanos(n sql.NullInt64) time.Time {
+	if !n.Valid {
+		return time.Time{}
+	}
+	return fromNanos(n.Int64)
+}
+
+// readTx runs fn in a read-only transaction.
+func (l *Ledger) readTx(op string, fn func(ctx context.Context, tx *sql.Tx) error) error {
+	ctx := context.Background()
+	tx, err := l.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return fmt.Errorf("ledger: %s: %w", op, err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	if err := fn(ctx, tx); err != nil {
+		if errors.Is(err, ErrNotFound) {
+			return err
+		}
+		return fmt.Errorf("ledger: %s: %w", op, err)
+	}
+	return nil
+}
+
+const runColumns = `id, workflow_name, workflow_file, workflow_hash, inputs_json, plan_json,
+	predicted_mean_usd, predicted_p95_usd, budget_max_nano, status, spent_nano, simulated, created_at, updated_at`
+
+func scanRun(row interface{ Scan(...any) error }) (Run, error) {
+	var r Run
+	var inputs, plan, status string
+	var created, updated int64
+	err := row.Scan(&r.ID, &r.WorkflowName, &r.WorkflowFile, &r.WorkflowHash, &inputs, &plan,
+		&r.PredictedMeanUSD, &r.PredictedP95USD, &r.BudgetMaxNano, &status, &r.SpentNano, &r.Simulated, &created, &updated)
+	r.Inputs, r.Plan, r.Status = []byte(inputs), []byte(plan), RunStatus(status)
+	r.CreatedAt, r.UpdatedAt = fromNanos(created), fromNanos(updated)
+	return r, err
+}
+
+// Run returns everything recorded about one run: the run, its nodes (plan
+// order) with their attempts (in seq order), and calls still in flight.
+// An unknown id gives ErrNotFound.
+func (l *Ledger) Run(id string) (*RunRecord, error) {
+	var rec RunRecord
+	err := l.readTx(fmt.Sprintf("read run %q", id), func(ctx context.Context, tx *sql.Tx) error {
+		var err error
+		rec.Run, err = scanRun(tx.QueryRowContext(ctx, `SELECT `+runColumns+` FROM runs WHERE id = ?`, id))
+		if errors.Is(err, sql.ErrNoRows) {
+			return runNotFound(id)
+		}
+		if err != nil {
+			return err
+		}
+		rows, err := tx.QueryContext(ctx, `
+			SELECT node_id, status, final_model, output, predicted_cost_usd, started_at, finished_at, replanned, replan_note
+			FROM nodes WHERE run_id = ? ORDER BY ord`, id)
+		if err != nil {
+			return err
+		}
+		index := map[string]int{}
+		for rows.Next() {
+			n := Node{RunID: id}
+			var status string
+			var started, finished sql.NullInt64
+			if err := rows.Scan(&n.NodeID, &status, &n.FinalModel, &n.Output, &n.PredictedCostUSD,
+				&started, &finished, &n.Replanned, &n.ReplanNote); err != nil {
+				rows.Close()
+				return err
+			}
+			n.Status, n.StartedAt, n.FinishedAt = NodeStatus(status), fromNullNanos(started), fromNullNanos(finished)
+			index[n.NodeID] = len(rec.Nodes)
+			rec.Nodes = append(rec.Nodes, NodeRecord{Node: n})
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		attempts, err := scanAttempts(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		for _, a := range attempts {
+			i := index[a.NodeID] // the foreign key guarantees the node exists
+			rec.Nodes[i].Attempts = append(rec.Nodes[i].Attempts, a)
+		}
+		rec.InFlight, err = scanInFlight(ctx, tx, id)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &rec, nil
+}
+
+func scanAttempts(ctx context.Context, tx *sql.Tx, runID string) ([]Attempt, error) {
+	rows, err := tx.QueryContext(ctx, `
+		SELECT node_id, seq, iteration, model, provider, outcome, reason, may_have_billed,
+			input_tokens, cache_read_tokens, cache_write_5m_tokens, cache_write_1h_tokens, output_tokens,
+			reasoning_tokens, audio_in_tokens, audio_out_tokens, images,
+			usage_reported, cost_nano, latency_ms, started_at, ended_at
+		FROM attempts WHERE run_id = ? ORDER BY seq`, runID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Attempt
+	for rows.Next() {
+		a := Attempt{RunID: runID}
+		u := &a.Usage
+		var outcome string
+		var started, ended int64
+		if err := rows.Scan(&a.NodeID, &a.Seq, &a.Iteration, &a.Model, &a.Provider, &outcome, &a.Reason, &a.MayHaveBilled,
+			&u.InputTokens, &u.CacheReadTokens, &u.CacheWrite5mTokens, &u.CacheWrite1hTokens, &u.OutputTokens,
+			&u.ReasoningTokens, &u.AudioInputTokens, &u.AudioOutputTokens, &u.Images,
+			&a.UsageReported, &a.CostNano, &a.LatencyMS, &started, &ended); err != nil {
+			return nil, err
+		}
+		a.Outcome, a.StartedAt, a.EndedAt = Outcome(outcome), fromNanos(started), fromNanos(ended)
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+func scanInFlight(ctx context.Context, tx *sql.Tx, runID string) ([]InFlightCall, error) {
+	rows, err := tx.QueryContext(ctx, `
+		SELECT node_id, seq, iteration, model, provider, estimate_nano, started_at
+		FROM calls_in_flight WHERE run_id = ? ORDER BY seq`, runID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []InFlightCall
+	for rows.Next() {
+		c := InFlightCall{CallStart: CallStart{RunID: runID}}
+		var started int64
+		if err := rows.Scan(&c.NodeID, &c.Seq, &c.Iteration, &c.Model, &c.Provider, &c.EstimateNano, &started); err != nil {
+			return nil, err
+		}
+		c.StartedAt = fromNanos(started)
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// escalationSQL marks each attempt (of the attempts selected by the
+// placeholder) with escalated = 1 when it did not end ok and the next
+// attempt of the same node and iteration used a different model.
+const escalationSQL = `
+	SELECT run_id, node_id, model,
+		CASE WHEN outcome <> 'ok' AND next_model IS NOT NULL AND next_model <> model THEN 1 ELSE 0 END AS escalated
+	FROM (
+		SELECT run_id, node_id, model, outcome,
+			LEAD(model) OVER (PARTITION BY run_id, node_id, iteration ORDER BY seq) AS next_model
+		FROM attempts WHERE run_id IN (SELECT id FROM picked)
+	)`
+
+// Runs lists the newest limit runs (all when limit <= 0), newest first,
+// with node counts by status, attempt counts and escalations.
+func (l *Ledger) Runs(limit int) ([]RunSummary, error) {
+	if limit <= 0 {
+		limit = -1 // SQLite: no limit
+	}
+	var out []RunSummary
+	err := l.readTx("list runs", func(ctx context.Context, tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `
+			WITH picked AS (
+				SELECT id FROM runs ORDER BY created_at DESC, id DESC LIMIT ?
+			), esc AS (`+escalationSQL+`
+			), ac AS (
+				SELECT run_id, COUNT(*) AS attempts, SUM(escalated) AS escalations FROM esc GROUP BY run_id
+			), nc AS (
+				SELECT run_id, COUNT(*) AS total,
+					SUM(status = 'pending') AS pending, SUM(status = 'running') AS running,
+					SUM(status = 'succeeded') AS succeeded, SUM(status = 'failed') AS failed,
+					SUM(status = 'skipped') AS skipped
+				FROM nodes WHERE run_id IN (SELECT id FROM picked) GROUP BY run_id
+			)
+			SELECT r.id, r.workflow_name, r.status, r.simulated, r.spent_nano, r.budget_max_nano,
+				r.predicted_mean_usd, r.predicted_p95_usd,
+				COALESCE(nc.total, 0), COALESCE(nc.pending, 0), COALESCE(nc.running, 0),
+				COALESCE(nc.succeeded, 0), COALESCE(nc.failed, 0), COALESCE(nc.skipped, 0),
+				COALESCE(ac.attempts, 0), COALESCE(ac.escalations, 0), r.created_at, r.updated_at
+			FROM runs r JOIN picked p ON p.id = r.id
+			LEFT JOIN nc ON nc.run_id = r.id LEFT JOIN ac ON ac.run_id = r.id
+			ORDER BY r.created_at DESC, r.id DESC`, limit)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var s RunSummary
+			var status string
+			var created, updated int64
+			n := &s.Nodes
+			if err := rows.Scan(&s.ID, &s.WorkflowName, &status, &s.Simulated, &s.SpentNano, &s.BudgetMaxNano,
+				&s.PredictedMeanUSD, &s.PredictedP95USD,
+				&n.Total, &n.Pending, &n.Running, &n.Succeeded, &n.Failed, &n.Skipped,
+				&s.Attempts, &s.Escalations, &created, &updated); err != nil {
+				return err
+			}
+			s.Status, s.CreatedAt, s.UpdatedAt = RunStatus(status), fromNanos(created), fromNanos(updated)
+			out = append(out, s)
+		}
+		return rows.Err()
+	})
+	return out, err
+}
+
+// CompletedNodes maps each node of the run that succeeded to its output:
+// on resume these are not run again. Every other node (pending, running,
+// failed, skipped) is to be (re)evaluated. An unknown run gives
+// ErrNotFound.
+func (l *Ledger) CompletedNodes(runID string) (map[string]string, error) {
+	out := map[string]string{}
+	err := l.readTx(fmt.Sprintf("completed nodes of run %q", runID), func(ctx context.Context, tx *sql.Tx) error {
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM runs WHERE id = ?`, runID).Scan(&n); err != nil {
+			return err
+		}
+		if n == 0 {
+			return runNotFound(runID)
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT node_id, output FROM nodes WHERE run_id = ? AND status = 'succeeded'`, runID)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id, output string
+			if err := rows.Scan(&id, &output); err != nil {
+				return err
+			}
+			out[id] = output
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// RerouteRates reports, for each workflow, node and model, how many calls
+// the newest lastNRuns non-simulated runs made (all runs when lastNRuns <=
+// 0) and the share that escalated: did not end ok and were followed, in the
+// same node and loop iteration, by an attempt on a different model. Rows
+// are sorted by workflow, node and model.
+func (l *Ledger) RerouteRates(lastNRuns int) ([]Reroute, error) {
+	if lastNRuns <= 0 {
+		lastNRuns = -1
+	}
+	var out []Reroute
+	err := l.readTx("reroute rates", func(ctx context.Context, tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `
+			WITH picked AS (
+				SELECT id FROM runs WHERE simulated = 0 ORDER BY created_at DESC, id DESC LIMIT ?
+			), esc AS (`+escalationSQL+`)
+			SELECT r.workflow_name, e.node_id, e.model, COUNT(*), SUM(e.escalated)
+			FROM esc e JOIN runs r ON r.id = e.run_id
+			GROUP BY r.workflow_name, e.node_id, e.model
+			ORDER BY r.workflow_name, e.node_id, e.model`, lastNRuns)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var r Reroute
+			if err := rows.Scan(&r.WorkflowName, &r.NodeID, &r.Model, &r.Calls, &r.Escalated); err != nil {
+				return err
+			}
+			if r.Calls > 0 {
+				r.Rate = float64(r.Escalated) / float64(r.Calls)
+			}
+			out = append(out, r)
+		}
+		return rows.Err()
+	})
+	return out, err
+}
+
+// CostPerCompletedRun is what one successful run of the workflow has
+// really cost: the spend of all its non-simulated runs (failed, budget
+// exhausted and unfinished ones included, since that money is gone too)
+// divided by the number that succeeded. A workflow with no runs gives a
+// zero RunCost, not an error.
+func (l *Ledger) CostPerCompletedRun(workflow string) (RunCost, error) {
+	rc := RunCost{WorkflowName: workflow}
+	err := l.readTx(fmt.Sprintf("cost per completed run of %q", workflow), func(ctx context.Context, tx *sql.Tx) error {
+		return tx.QueryRowContext(ctx, `
+			SELECT COUNT(*), COALESCE(SUM(status = 'succeeded'), 0), COALESCE(SUM(spent_nano), 0)
+			FROM runs WHERE workflow_name = ? AND simulated = 0`, workflow).Scan(&rc.Runs, &rc.Succeeded, &rc.SpentNano)
+	})
+	if err != nil {
+		return RunCost{}, err
+	}
+	if rc.Succeeded > 0 {
+		s := int64(rc.Succeeded)
+		rc.PerCompletedNano = (rc.SpentNano + s/2) / s
+	}
+	return rc, nil
+}
