@@ -1,0 +1,42 @@
+// Package executor runs a planned workflow through real provider clients.
+//
+// Nodes run in topological order, independent nodes concurrently (bounded by
+// Options.Concurrency). A node's prompt is its template filled with the run's
+// inputs and its upstream nodes' outputs. At run time `when` is ignored (it
+// is a probability for estimation); a node with `run_if` runs when that expr
+// over `input.NAME` and `node.ID.output` / `node.ID.ran` holds, and is
+// skipped otherwise. A `repeat` node loops, resending its history when
+// `history` is set, until `repeat.until` (an expr over `output` and
+// `iteration`) holds or `repeat.max` is reached; without `until` it makes
+// round(repeat.mean) calls.
+//
+// Each call climbs the node's fallback ladder from the planner:
+//
+//   - transient failures (429 with Retry-After, 5xx, timeouts, connection
+//     resets) are retried on the same model with exponential backoff and
+//     full jitter, at least Retry-After, up to MaxRetries; then the next rung;
+//   - a failed `validate` rule (expr over `output` with json_valid, len,
+//     trim and the operators matches, contains, in, ...) escalates to the
+//     next rung at once;
+//   - a context-length error moves to the first rung with a larger window;
+//   - authentication and invalid-request errors stop the run with a message
+//     naming the provider and the fix.
+//
+// Every attempt is recorded (Recorder, the ledger) with its outcome, reason,
+// usage, cost in integer nano-USD and whether the provider may have billed
+// it, before the next one starts.
+//
+// The run's max_cost_usd is enforced with reservations ([Budget]): before a
+// call its p95 cost (prompt counted locally, the node's p95 or max output) is
+// reserved; after it the actual cost is settled. Concurrent nodes therefore
+// never spend more than the budget plus one call's settlement error; when a
+// call cannot be reserved the run stops with status budget_exhausted.
+//
+// [Simulator] is a built-in provider for trying the executor offline; every
+// output it writes starts with SIMULATED, and a run that used it is marked
+// simulated everywhere.
+//
+// Boundary: the executor uses the planner's result and the catalog's prices;
+// provider wire formats and error classification live in executor/provider,
+// persistence in executor/ledger.
+package executor

@@ -1,0 +1,501 @@
+package provider
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/tmc/langchaingo/llms"
+	"github.com/tmc/langchaingo/llms/anthropic"
+	"github.com/tmc/langchaingo/llms/googleai"
+	"github.com/tmc/langchaingo/llms/ollama"
+	"github.com/tmc/langchaingo/llms/openai"
+	"google.golang.org/api/option"
+
+	"github.com/costwise/costwise/estimator/catalog"
+)
+
+// Request is one model call.
+type Request struct {
+	Model     string // upstream model name (catalog.Model.APIName)
+	System    string // system prompt; "" = none
+	Prompt    string // the user message
+	MaxTokens int    // output cap; 0 = provider default (Anthropic: 2048)
+	JSON      bool   // ask for a JSON object (OpenAI response_format, Gemini MIME type, Ollama format)
+	// Temperature; nil leaves it to langchaingo, which sends 0 to OpenAI
+	// and Anthropic (and omits it for OpenAI reasoning models).
+	Temperature *float64
+	// Stream receives the answer as server-sent events and collects the
+	// text (OpenAI and Anthropic SSE; Ollama always streams). A stream that
+	// ends without its end marker fails with ErrTransient.
+	Stream bool
+}
+
+// Response is a successful call's result.
+type Response struct {
+	Text  string
+	Usage catalog.Usage // disjoint counts, ready for catalog pricing
+	// UsageReported is false when the provider reported no usage and
+	// Usage was counted locally with o200k_base: its cost is an estimate.
+	UsageReported bool
+	FinishReason  string        // as the provider says it: "stop", "length", "end_turn", "max_tokens", "STOP" ...
+	Latency       time.Duration // from sending the request to the last byte
+	KeyEnv        string        // environment variable of the key used ("" for keyless providers)
+}
+
+// Client calls one configured provider. Implementations are safe for
+// concurrent use. Every error is an [*Error].
+type Client interface {
+	Call(ctx context.Context, req Request) (Response, error)
+}
+
+// Client returns the cached client of the named provider, creating it on
+// first use. It fails when the provider is not configured or one of its key
+// variables is unset (the error names the variable, never a value).
+func (c *Config) Client(provider string) (Client, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if cl, ok := c.clients[provider]; ok {
+		return cl, nil
+	}
+	pc, ok := c.Providers[provider]
+	if !ok {
+		return nil, &Error{Provider: provider, Kind: ErrInvalidRequest,
+			Err: fmt.Errorf("provider %q is not configured in %s; add a [providers.%s] table", provider, c.Path, provider)}
+	}
+	if pc.Name == "" {
+		pc.Name = provider
+	}
+	cl, err := newClient(pc)
+	if err != nil {
+		return nil, err
+	}
+	if c.clients == nil {
+		c.clients = map[string]*client{}
+	}
+	c.clients[provider] = cl
+	return cl, nil
+}
+
+// Close releases the cached clients' resources (Google AI connections).
+func (c *Config) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var errs []error
+	for _, cl := range c.clients {
+		for _, s := range cl.ring.slots {
+			errs = append(errs, s.close())
+		}
+	}
+	c.clients = nil
+	return errors.Join(errs...)
+}
+
+// NewClient returns an uncached client for pc (Config.Client caches them).
+func NewClient(pc ProviderConfig) (Client, error) { return newClient(pc) }
+
+// client implements Client for every kind through langchaingo.
+type client struct {
+	pc       ProviderConfig
+	hc       *http.Client
+	base     http.RoundTripper
+	ring     keyRing
+	rpm, tpm *bucket
+	now      func() time.Time
+}
+
+func newClient(pc ProviderConfig) (*client, error) {
+	if !validKind(pc.Kind) {
+		return nil, &Error{Provider: pc.Name, Kind: ErrInvalidRequest, Err: fmt.Errorf("unknown kind %q; use one of %s", pc.Kind, kindList())}
+	}
+	if len(pc.APIKeyEnv) == 0 && pc.Kind != KindOllama {
+		return nil, &Error{Provider: pc.Name, Kind: ErrAuth, Err: fmt.Errorf("no api_key_env configured for provider %q", pc.Name)}
+	}
+	for _, env := range pc.APIKeyEnv {
+		if os.Getenv(env) == "" {
+			return nil, &Error{Provider: pc.Name, Kind: ErrAuth, Err: missingKey(pc.Name, env)}
+		}
+	}
+	if pc.Timeout <= 0 {
+		pc.Timeout = DefaultTimeout
+	}
+	base := http.DefaultTransport.(*http.Transport).Clone()
+	base.MaxIdleConnsPerHost = 32
+	cl := &client{
+		pc:   pc,
+		base: base,
+		hc:   &http.Client{Timeout: backstop(pc.Timeout), Transport: &transport{base: base}},
+		now:  time.Now,
+	}
+	envs := pc.APIKeyEnv
+	if len(envs) == 0 {
+		envs = []string{""}
+	}
+	for _, e := range envs {
+		cl.ring.slots = append(cl.ring.slots, &keySlot{env: e})
+	}
+	if pc.RPM > 0 {
+		cl.rpm = newBucket(pc.RPM, cl.now)
+	}
+	if pc.TPM > 0 {
+		cl.tpm = newBucket(pc.TPM, cl.now)
+	}
+	return cl, nil
+}
+
+// backstop is the http.Client timeout: the call's context carries the
+// real timeout (so that expiry is recognised as ErrTimeout); the client's
+// own, a little later, only guards against a context that is ignored.
+func backstop(d time.Duration) time.Duration { return d + d/10 + time.Second }
+
+func missingKey(provider, env string) error {
+	return fmt.Errorf("provider %q: environment variable %s is not set; export it with the API key", provider, env)
+}
+
+// build creates the langchaingo model for one key.
+func (cl *client) build(key string) (llms.Model, func() error, error) {
+	pc := cl.pc
+	switch pc.Kind {
+	case KindOpenAI:
+		baseURL := pc.BaseURL
+		if baseURL == "" {
+			baseURL = "https://api.openai.com/v1"
+		}
+		m, err := openai.New(openai.WithToken(key), openai.WithBaseURL(baseURL), openai.WithHTTPClient(cl.hc), openai.WithOrganization(""))
+		return m, nil, err
+	case KindAnthropic:
+		opts := []anthropic.Option{anthropic.WithToken(key), anthropic.WithHTTPClient(cl.hc)}
+		if pc.BaseURL != "" {
+			opts = append(opts, anthropic.WithBaseURL(pc.BaseURL))
+		}
+		m, err := anthropic.New(opts...)
+		return m, nil, err
+	case KindGoogleAI:
+		// genai's REST clients ignore the API key option when given an
+		// http.Client, so the transport adds the key header itself; the
+		// key option is still needed by genai's (gRPC) cache client.
+		hc := &http.Client{Timeout: backstop(pc.Timeout), Transport: &transport{base: cl.base, headerName: "x-goog-api-key", headerValue: key}}
+		opts := []googleai.Option{googleai.WithAPIKey(key), googleai.WithHTTPClient(hc)}
+		if pc.BaseURL != "" {
+			endpoint := pc.BaseURL
+			opts = append(opts, func(o *googleai.Options) {
+				o.ClientOptions = append(o.ClientOptions, option.WithEndpoint(endpoint))
+			})
+		}
+		g, err := googleai.New(context.Background(), opts...)
+		if err != nil {
+			return nil, nil, err
+		}
+		return g, g.Close, nil
+	case KindOllama:
+		opts := []ollama.Option{ollama.WithHTTPClient(cl.hc)}
+		if pc.BaseURL != "" {
+			opts = append(opts, ollama.WithServerURL(pc.BaseURL))
+		}
+		m, err := ollama.New(opts...)
+		return m, nil, err
+	}
+	return nil, nil, fmt.Errorf("unknown kind %q", pc.Kind)
+}
+
+// Call runs req, rotating keys after a 429, 401 or 403 (requests that were
+// surely not billed) and honouring the client-side rpm/tpm limits.
+func (cl *client) Call(ctx context.Context, req Request) (Response, error) {
+	if strings.TrimSpace(req.Model) == "" {
+		return Response{}, cl.fail(req, ErrInvalidRequest, errors.New("request has no model name"))
+	}
+	if req.MaxTokens < 0 {
+		return Response{}, cl.fail(req, ErrInvalidRequest, fmt.Errorf("max tokens %d is negative", req.MaxTokens))
+	}
+	var reserved float64
+	if cl.tpm != nil {
+		reserved = float64(estimateTokens(req))
+		if err := cl.tpm.take(ctx, reserved); err != nil {
+			return Response{}, cl.abandoned(req, err)
+		}
+	}
+	var last error
+	for range len(cl.ring.slots) {
+		slot, shortest, allRetired := cl.ring.pick(cl.now())
+		if slot == nil {
+			if last != nil && (allRetired || errors.Is(last, ErrRateLimited)) {
+				// Surface the provider's own answer, with the ring's
+				// shortest rest when every key rests.
+				var e *Error
+				if errors.As(last, &e) && !allRetired {
+					e.RetryAfter = shortest
+				}
+				break
+			}
+			cl.refund(reserved)
+			if allRetired {
+				return Response{}, cl.fail(req, ErrAuth, fmt.Errorf("every key of provider %q was rejected by the provider (401/403) earlier in this process", cl.pc.Name))
+			}
+			e := cl.fail(req, ErrRateLimited, fmt.Errorf("all %d keys of provider %q are resting after rate limits", len(cl.ring.slots), cl.pc.Name))
+			e.RetryAfter = shortest
+			return Response{}, e
+		}
+		if cl.rpm != nil {
+			if err := cl.rpm.take(ctx, 1); err != nil {
+				cl.refund(reserved)
+				return Response{}, cl.abandoned(req, err)
+			}
+		}
+		resp, err := cl.callOnce(ctx, slot, req)
+		if err == nil {
+			if cl.tpm != nil {
+				u := resp.Usage
+				cl.tpm.adjust(float64(u.PromptTokens()+u.OutputTokens+u.ReasoningTokens+u.AudioOutputTokens) - reserved)
+			}
+			return resp, nil
+		}
+		last = err
+		var e *Error
+		if !errors.As(err, &e) {
+			break
+		}
+		switch {
+		case e.Kind == ErrRateLimited && e.Status == http.StatusTooManyRequests:
+			d := e.RetryAfter
+			if d <= 0 {
+				d = defaultRest
+			}
+			slot.rest(cl.now().Add(d))
+			continue
+		case e.Kind == ErrAuth && e.Status != 0:
+			slot.retire()
+			continue
+		}
+		break
+	}
+	if !MayHaveBilled(last) {
+		cl.refund(reserved)
+	}
+	var e *Error
+	if errors.As(last, &e) && e.Kind == ErrRateLimited && e.Status == http.StatusTooManyRequests {
+		// Every key was tried and rests: wait for the first to wake.
+		// The key that just failed rests exactly the provider's
+		// Retry-After; keep that value rather than its remainder.
+		if d := cl.ring.shortestRest(cl.now()); d > 0 && (e.RetryAfter == 0 || d < e.RetryAfter-50*time.Millisecond) {
+			e.RetryAfter = d
+		}
+	}
+	return Response{}, last
+}
+
+func (cl *client) refund(reserved float64) {
+	if cl.tpm != nil && reserved > 0 {
+		cl.tpm.adjust(-reserved)
+	}
+}
+
+// estimateTokens is what a request reserves from the tpm budget: its
+// prompt (about 4 bytes a token) plus its output cap.
+func estimateTokens(req Request) int {
+	n := (len(req.System)+len(req.Prompt))/4 + 8
+	if req.MaxTokens > 0 {
+		n += req.MaxTokens
+	} else {
+		n += 1024
+	}
+	return n
+}
+
+func (cl *client) fail(req Request, kind, cause error) *Error {
+	return &Error{Provider: cl.pc.Name, Model: req.Model, Kind: kind, Err: cause}
+}
+
+// abandoned wraps the caller's context error (nothing was sent).
+func (cl *client) abandoned(req Request, err error) *Error {
+	e := cl.fail(req, nil, err)
+	if errors.Is(err, context.DeadlineExceeded) {
+		e.Kind = ErrTimeout
+	}
+	return e
+}
+
+// callOnce makes one HTTP call with one key.
+func (cl *client) callOnce(ctx context.Context, slot *keySlot, req Request) (Response, error) {
+	var key string
+	if slot.env != "" {
+		key = os.Getenv(slot.env)
+		if key == "" {
+			return Response{}, cl.fail(req, ErrAuth, missingKey(cl.pc.Name, slot.env))
+		}
+	}
+	model, err := slot.modelFor(key, cl.build)
+	if err != nil {
+		return Response{}, cl.fail(req, ErrInvalidRequest, redact(fmt.Errorf("cannot create the %s client: %w", cl.pc.Kind, err), key))
+	}
+
+	obs := &observation{}
+	if req.Stream {
+		switch cl.pc.Kind {
+		case KindOpenAI:
+			obs.endMarker = []byte("[DONE]")
+		case KindAnthropic:
+			obs.endMarker = []byte("message_stop")
+		}
+	}
+	callCtx, cancel := context.WithTimeout(ctx, cl.pc.Timeout)
+	defer cancel()
+	callCtx = withObservation(callCtx, obs)
+
+	opts := []llms.CallOption{llms.WithModel(req.Model)}
+	if req.MaxTokens > 0 {
+		opts = append(opts, llms.WithMaxTokens(req.MaxTokens))
+	}
+	if req.Temperature != nil {
+		opts = append(opts, llms.WithTemperature(*req.Temperature))
+	}
+	if req.JSON {
+		opts = append(opts, llms.WithJSONMode())
+	}
+	var streamed strings.Builder
+	if req.Stream {
+		opts = append(opts, llms.WithStreamingFunc(func(_ context.Context, chunk []byte) error {
+			streamed.Write(chunk)
+			return nil
+		}))
+	}
+	msgs := make([]llms.MessageContent, 0, 2)
+	if req.System != "" {
+		msgs = append(msgs, llms.TextParts(llms.ChatMessageTypeSystem, req.System))
+	}
+	msgs = append(msgs, llms.TextParts(llms.ChatMessageTypeHuman, req.Prompt))
+
+	start := time.Now()
+	out, err := model.GenerateContent(callCtx, msgs, opts...)
+	latency := time.Since(start)
+	snap := obs.snapshot()
+	if err == nil && len(obs.endMarker) > 0 && !snap.sawEnd {
+		err = errors.New("stream ended before its end marker")
+	}
+	if err == nil && (out == nil || len(out.Choices) == 0) {
+		err = errors.New("empty response")
+	}
+	if err != nil {
+		e := cl.classify(ctx, callCtx, snap, err, req, key)
+		return Response{}, e
+	}
+
+	resp := Response{Latency: latency, KeyEnv: slot.env}
+	var b strings.Builder
+	var info map[string]any
+	for _, ch := range out.Choices {
+		b.WriteString(ch.Content)
+		if resp.FinishReason == "" {
+			resp.FinishReason = ch.StopReason
+		}
+		if info == nil && ch.GenerationInfo != nil {
+			info = ch.GenerationInfo
+		}
+	}
+	resp.Text = b.String()
+	if req.Stream && resp.Text == "" {
+		resp.Text = streamed.String()
+	}
+	resp.Usage, resp.UsageReported = NormalizeUsage(cl.pc.Kind, info)
+	if !resp.UsageReported {
+		u, err := countLocally(req, resp.Text)
+		if err != nil {
+			return Response{}, cl.fail(req, ErrInvalidRequest, fmt.Errorf("counting tokens locally: %w", err))
+		}
+		resp.Usage = u
+	}
+	return resp, nil
+}
+
+// classify turns a failed call into an *Error from what the transport saw,
+// falling back to langchaingo's error text only when the wire told nothing.
+func (cl *client) classify(parent, callCtx context.Context, o wireFacts, err error, req Request, key string) *Error {
+	e := &Error{Provider: cl.pc.Name, Model: req.Model, Status: o.status, Err: redact(err, key)}
+	switch {
+	case parent.Err() != nil:
+		// The caller gave up; not the provider's fault.
+		e.Kind = nil
+		if errors.Is(parent.Err(), context.DeadlineExceeded) {
+			e.Kind = ErrTimeout
+		}
+		e.Err = parent.Err()
+		e.MayHaveBilled = o.wrote
+		e.Status = 0
+	case o.status >= 300:
+		ae := parseErrorBody(o.errBody)
+		e.Kind, e.MayHaveBilled = statusKind(o.status, ae)
+		if e.Kind == ErrRateLimited || e.Kind == ErrTransient {
+			e.RetryAfter = parseRetryAfter(o.header, cl.now())
+		}
+		msg := ae.Message
+		if msg == "" {
+			msg = strings.TrimSpace(string(o.errBody))
+			if len(msg) > 300 {
+				msg = msg[:300] + "..."
+			}
+		}
+		if ae.Code != "" {
+			msg = ae.Code + ": " + msg
+		}
+		e.Err = redact(errors.New(msg), key)
+	case o.rtErr != nil:
+		e.Status = 0
+		e.MayHaveBilled = o.wrote
+		e.Err = redact(o.rtErr, key)
+		if timedOut(callCtx, o.rtErr) {
+			e.Kind = ErrTimeout
+			e.Err = redact(fmt.Errorf("no answer within timeout_s = %v: %w", cl.pc.Timeout.Seconds(), o.rtErr), key)
+		} else {
+			e.Kind = ErrTransient
+			if isRefused(o.rtErr) {
+				e.MayHaveBilled = false
+			}
+		}
+	case o.status >= 200 && o.status < 300:
+		// The provider accepted the request; the answer was unusable.
+		e.Status = 0
+		e.MayHaveBilled = true
+		if timedOut(callCtx, o.bodyErr) {
+			e.Kind = ErrTimeout
+		} else {
+			e.Kind = ErrTransient
+		}
+		if o.bodyErr != nil {
+			e.Err = redact(fmt.Errorf("reading the response: %w", o.bodyErr), key)
+		} else {
+			e.Err = redact(fmt.Errorf("malformed or empty response: %w", err), key)
+		}
+	case callCtx.Err() != nil:
+		e.Kind = ErrTimeout
+		e.MayHaveBilled = o.wrote
+	case o.attempts == 0:
+		// Failed before anything was sent: the request could not be built.
+		e.Kind = ErrInvalidRequest
+	default:
+		e.Kind = ErrTransient
+		e.MayHaveBilled = o.wrote
+	}
+	return e
+}
+
+func timedOut(callCtx context.Context, err error) bool {
+	if errors.Is(callCtx.Err(), context.DeadlineExceeded) {
+		return true
+	}
+	var ne net.Error
+	return err != nil && (errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()))
+}
+
+func isRefused(err error) bool {
+	return errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EHOSTUNREACH) || errors.Is(err, syscall.ENETUNREACH) || isDNS(err)
+}
+
+func isDNS(err error) bool {
+	var de *net.DNSError
+	return errors.As(err, &de)
+}

@@ -1,0 +1,724 @@
+package providertest
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/costwise/costwise/estimator/catalog"
+	"github.com/costwise/costwise/estimator/tokens"
+)
+
+// Reply is one scripted answer. The zero Reply is a successful answer "ok"
+// whose usage the server counts from the request.
+type Reply struct {
+	// Text is the assistant's answer; "" means "ok".
+	Text string
+	// Usage is the usage to report, as disjoint counts (InputTokens,
+	// CacheReadTokens, CacheWriteTokens, OutputTokens, ReasoningTokens);
+	// the server converts it to the wire format: OpenAI prompt_tokens =
+	// Input+CacheRead+CacheWrite with cached_tokens = CacheRead and
+	// completion_tokens = Output+Reasoning with reasoning_tokens =
+	// Reasoning; Anthropic input_tokens = Input, cache_read_input_tokens,
+	// cache_creation_input_tokens, output_tokens = Output+Reasoning.
+	// nil: the server counts Input (the request's text) and Output (Text)
+	// with o200k_base.
+	Usage *catalog.Usage
+	// NoUsage omits the usage block (OpenAI: also from the stream, even
+	// when include_usage was asked; Anthropic streams report zeros).
+	NoUsage bool
+	// FinishReason; "" = "stop" (OpenAI) or "end_turn" (Anthropic).
+	FinishReason string
+
+	// Status, when not 0 or 200, answers with this HTTP status and an
+	// error body in the provider's format.
+	Status int
+	// ErrorType, ErrorCode and ErrorMessage fill the error body; they
+	// default from Status (e.g. 429 -> rate_limit_exceeded).
+	ErrorType, ErrorCode, ErrorMessage string
+	// RetryAfter is sent as the Retry-After header (with any Status).
+	RetryAfter string
+
+	// Delay waits this long before answering (stopping early when the
+	// client goes away).
+	Delay time.Duration
+	// Hang never answers; the handler returns when the client gives up or
+	// the server closes.
+	Hang bool
+	// Malformed answers 200 with a JSON body cut in the middle.
+	Malformed bool
+	// EmptyChoices answers 200 with "choices": [] (OpenAI) or
+	// "content": [] (Anthropic).
+	EmptyChoices bool
+	// Reset reads the request and closes the connection without answering.
+	Reset bool
+	// StreamCut, for streamed requests, closes the connection after this
+	// many text chunks, without the final events or end marker.
+	StreamCut int
+	// RawBody, when set, is sent verbatim as a 200 application/json body.
+	RawBody string
+}
+
+// Script maps model names to the replies given in turn. When a model's
+// replies are used up, its last reply repeats. Requests for a model not in
+// the script get the provider's 404 "model not found" error.
+type Script map[string][]Reply
+
+// Call is one request the server received.
+type Call struct {
+	Model        string
+	Key          string // API key presented (Authorization bearer or x-api-key)
+	System       string // system prompt
+	Prompt       string // user messages' text, joined by "\n"
+	MaxTokens    int    // max_completion_tokens, max_tokens; 0 when absent
+	Temperature  *float64
+	JSON         bool // response_format json_object / json_schema
+	Stream       bool
+	IncludeUsage bool // OpenAI stream_options.include_usage
+	Header       http.Header
+	Body         []byte // raw request body
+	Reply        Reply  // the scripted reply given
+	// Usage is the usage the server reported, as disjoint counts; zero
+	// when it reported none (see UsageReported) or failed.
+	Usage         catalog.Usage
+	UsageReported bool
+}
+
+type format int
+
+const (
+	formatOpenAI format = iota
+	formatAnthropic
+)
+
+// Server is a fake provider endpoint. Its methods are safe for concurrent
+// use.
+type Server struct {
+	*httptest.Server
+	format format
+	done   chan struct{}
+	once   sync.Once
+
+	mu     sync.Mutex
+	script Script
+	next   map[string]int
+	calls  []Call
+	keys   map[string]bool
+	seq    int
+}
+
+// NewOpenAIServer starts a fake OpenAI chat completions endpoint
+// (POST {BaseURL}/chat/completions).
+func NewOpenAIServer(script Script) *Server { return newServer(formatOpenAI, script) }
+
+// NewAnthropicServer starts a fake Anthropic messages endpoint
+// (POST {BaseURL}/messages).
+func NewAnthropicServer(script Script) *Server { return newServer(formatAnthropic, script) }
+
+func newServer(f format, script Script) *Server {
+	s := &Server{format: f, done: make(chan struct{}), script: Script{}, next: map[string]int{}}
+	for m, rs := range script {
+		s.script[m] = append([]Reply(nil), rs...)
+	}
+	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
+	return s
+}
+
+// BaseURL is the value for base_url: the server URL with "/v1".
+func (s *Server) BaseURL() string { return s.URL + "/v1" }
+
+// Close unblocks hanging handlers and shuts the server down.
+func (s *Server) Close() {
+	s.once.Do(func() { close(s.done) })
+	s.Server.CloseClientConnections()
+	s.Server.Close()
+}
+
+// Push appends replies to a model's script.
+func (s *Server) Push(model string, replies ...Reply) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.script[model] = append(s.script[model], replies...)
+}
+
+// AcceptKeys restricts the keys the server accepts; others get 401. With
+// no call (or no keys) any non-empty key is accepted.
+func (s *Server) AcceptKeys(keys ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.keys = map[string]bool{}
+	for _, k := range keys {
+		s.keys[k] = true
+	}
+}
+
+// Calls returns the requests received so far, in arrival order.
+func (s *Server) Calls() []Call {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Call(nil), s.calls...)
+}
+
+// CallsFor returns the requests received for one model.
+func (s *Server) CallsFor(model string) []Call {
+	var out []Call
+	for _, c := range s.Calls() {
+		if c.Model == model {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// record appends a call and returns its index.
+func (s *Server) record(c Call) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.calls = append(s.calls, c)
+	return len(s.calls) - 1
+}
+
+func (s *Server) setUsage(i int, u catalog.Usage) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.calls[i].Usage = u
+	s.calls[i].UsageReported = true
+}
+
+// reply pops the next reply for model; ok is false for an unknown model.
+func (s *Server) reply(model string) (Reply, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rs, ok := s.script[model]
+	if !ok || len(rs) == 0 {
+		return Reply{}, false
+	}
+	i := s.next[model]
+	if i >= len(rs) {
+		i = len(rs) - 1
+	} else {
+		s.next[model] = i + 1
+	}
+	return rs[i], true
+}
+
+func (s *Server) id(prefix string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.seq++
+	return fmt.Sprintf("%s%024d", prefix, s.seq)
+}
+
+func (s *Server) keyAccepted(key string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return key != "" && (len(s.keys) == 0 || s.keys[key])
+}
+
+// wireRequest is the union of the request fields both APIs use.
+type wireRequest struct {
+	Model               string          `json:"model"`
+	Messages            []wireMessage   `json:"messages"`
+	System              json.RawMessage `json:"system"`
+	MaxTokens           *int            `json:"max_tokens"`
+	MaxCompletionTokens *int            `json:"max_completion_tokens"`
+	Temperature         *float64        `json:"temperature"`
+	Stream              bool            `json:"stream"`
+	StreamOptions       *struct {
+		IncludeUsage bool `json:"include_usage"`
+	} `json:"stream_options"`
+	ResponseFormat *struct {
+		Type string `json:"type"`
+	} `json:"response_format"`
+}
+
+type wireMessage struct {
+	Role    string          `json:"role"`
+	Content json.RawMessage `json:"content"`
+}
+
+// text returns the text of a content value: a string or a list of
+// {"type": "text", "text": ...} parts.
+func text(raw json.RawMessage) string {
+	if len(raw) == 0 {
+		return ""
+	}
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return s
+	}
+	var parts []struct {
+		Type string `json:"type"`
+		Text string `json:"text"`
+	}
+	if json.Unmarshal(raw, &parts) != nil {
+		return ""
+	}
+	var b strings.Builder
+	for _, p := range parts {
+		if p.Type == "text" {
+			b.WriteString(p.Text)
+		}
+	}
+	return b.String()
+}
+
+func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	path := "/v1/chat/completions"
+	if s.format == formatAnthropic {
+		path = "/v1/messages"
+	}
+	if r.Method != http.MethodPost || r.URL.Path != path {
+		s.writeError(w, http.StatusNotFound, Reply{ErrorMessage: fmt.Sprintf("Unknown request URL: %s %s", r.Method, r.URL.Path)})
+		return
+	}
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		s.writeError(w, http.StatusBadRequest, Reply{ErrorMessage: "could not read the request body"})
+		return
+	}
+	var key string
+	if s.format == formatOpenAI {
+		key, _ = strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	} else {
+		key = r.Header.Get("X-Api-Key")
+	}
+	var req wireRequest
+	jsonErr := json.Unmarshal(body, &req)
+	call := Call{Model: req.Model, Key: key, Header: r.Header.Clone(), Body: body,
+		Temperature: req.Temperature, Stream: req.Stream}
+	for _, m := range req.Messages {
+		t := text(m.Content)
+		switch m.Role {
+		case "system", "developer":
+			call.System += t
+		default:
+			if call.Prompt != "" {
+				call.Prompt += "\n"
+			}
+			call.Prompt += t
+		}
+	}
+	if t := text(req.System); t != "" {
+		call.System += t
+	}
+	switch {
+	case req.MaxCompletionTokens != nil:
+		call.MaxTokens = *req.MaxCompletionTokens
+	case req.MaxTokens != nil:
+		call.MaxTokens = *req.MaxTokens
+	}
+	call.JSON = req.ResponseFormat != nil && strings.HasPrefix(req.ResponseFormat.Type, "json")
+	call.IncludeUsage = req.StreamOptions != nil && req.StreamOptions.IncludeUsage
+
+	// Checks in the order the real services make them.
+	if key == "" {
+		msg := "You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY)."
+		if s.format == formatAnthropic {
+			msg = "x-api-key header is required"
+		}
+		s.record(call)
+		s.writeError(w, http.StatusUnauthorized, Reply{ErrorMessage: msg})
+		return
+	}
+	if !s.keyAccepted(key) {
+		s.record(call)
+		s.writeError(w, http.StatusUnauthorized, Reply{ErrorCode: "invalid_api_key", ErrorMessage: "Incorrect API key provided: " + mask(key) + "."})
+		return
+	}
+	if s.format == formatAnthropic && r.Header.Get("Anthropic-Version") == "" {
+		s.record(call)
+		s.writeError(w, http.StatusBadRequest, Reply{ErrorMessage: "anthropic-version: header is required"})
+		return
+	}
+	if jsonErr != nil {
+		s.record(call)
+		s.writeError(w, http.StatusBadRequest, Reply{ErrorMessage: "We could not parse the JSON body of your request."})
+		return
+	}
+	if req.Model == "" || len(req.Messages) == 0 {
+		s.record(call)
+		s.writeError(w, http.StatusBadRequest, Reply{ErrorMessage: "you must provide a model parameter and at least one message"})
+		return
+	}
+	if s.format == formatAnthropic && req.MaxTokens == nil {
+		s.record(call)
+		s.writeError(w, http.StatusBadRequest, Reply{ErrorMessage: "max_tokens: Field required"})
+		return
+	}
+	rep, ok := s.reply(req.Model)
+	call.Reply = rep
+	i := s.record(call)
+	if !ok {
+		msg := fmt.Sprintf("The model `%s` does not exist or you do not have access to it.", req.Model)
+		if s.format == formatAnthropic {
+			msg = "model: " + req.Model
+		}
+		s.writeError(w, http.StatusNotFound, Reply{ErrorCode: "model_not_found", ErrorMessage: msg})
+		return
+	}
+
+	if rep.RetryAfter != "" {
+		w.Header().Set("Retry-After", rep.RetryAfter)
+	}
+	if rep.Hang {
+		select {
+		case <-r.Context().Done():
+		case <-s.done:
+		}
+		return
+	}
+	if rep.Delay > 0 {
+		t := time.NewTimer(rep.Delay)
+		select {
+		case <-r.Context().Done():
+			t.Stop()
+			return
+		case <-s.done:
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
+	if rep.Reset {
+		if hj, ok := w.(http.Hijacker); ok {
+			if conn, _, err := hj.Hijack(); err == nil {
+				_ = conn.Close()
+				return
+			}
+		}
+		panic(http.ErrAbortHandler)
+	}
+	if rep.Status != 0 && rep.Status != http.StatusOK {
+		s.writeError(w, rep.Status, rep)
+		return
+	}
+	if rep.RawBody != "" {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, rep.RawBody)
+		return
+	}
+	answer := rep.Text
+	if answer == "" {
+		answer = "ok"
+	}
+	usage := s.usage(rep, call, answer)
+	if !rep.NoUsage && !rep.Malformed && !rep.EmptyChoices && rep.StreamCut == 0 {
+		if !req.Stream || s.format == formatAnthropic || call.IncludeUsage {
+			s.setUsage(i, usage)
+		}
+	}
+	if rep.Malformed {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"id": "chatcmpl-cut", "object": "chat.completion", "choices": [{"index": 0, "message": {"role": "assistant", "content": "he`)
+		return
+	}
+	if s.format == formatOpenAI {
+		if req.Stream {
+			s.openAIStream(w, rep, req.Model, answer, usage, call.IncludeUsage)
+		} else {
+			s.openAIJSON(w, rep, req.Model, answer, usage)
+		}
+		return
+	}
+	if req.Stream {
+		s.anthropicStream(w, rep, req.Model, answer, usage)
+	} else {
+		s.anthropicJSON(w, rep, req.Model, answer, usage)
+	}
+}
+
+// usage is the reply's usage, or one counted from the request.
+func (s *Server) usage(rep Reply, call Call, answer string) catalog.Usage {
+	if rep.Usage != nil {
+		return *rep.Usage
+	}
+	var msgs []tokens.Message
+	if call.System != "" {
+		msgs = append(msgs, tokens.Message{Role: "system", Content: call.System})
+	}
+	msgs = append(msgs, tokens.Message{Role: "user", Content: call.Prompt})
+	in, _ := tokens.CountChat(tokens.O200kBase, msgs)
+	out, _ := tokens.Count(tokens.O200kBase, answer)
+	return catalog.Usage{InputTokens: int64(in), OutputTokens: int64(out)}
+}
+
+func mask(key string) string {
+	if len(key) <= 8 {
+		return "***"
+	}
+	return key[:3] + "*****" + key[len(key)-4:]
+}
+
+// openAIUsage is OpenAI's usage object.
+func openAIUsage(u catalog.Usage) map[string]any {
+	prompt := u.InputTokens + u.CacheReadTokens + u.CacheWriteTokens + u.CacheWrite1hTokens + u.AudioInputTokens
+	completion := u.OutputTokens + u.ReasoningTokens + u.AudioOutputTokens
+	return map[string]any{
+		"prompt_tokens":     prompt,
+		"completion_tokens": completion,
+		"total_tokens":      prompt + completion,
+		"prompt_tokens_details": map[string]any{
+			"cached_tokens": u.CacheReadTokens,
+			"audio_tokens":  u.AudioInputTokens,
+		},
+		"completion_tokens_details": map[string]any{
+			"reasoning_tokens":           u.ReasoningTokens,
+			"audio_tokens":               u.AudioOutputTokens,
+			"accepted_prediction_tokens": 0,
+			"rejected_prediction_tokens": 0,
+		},
+	}
+}
+
+func anthropicUsage(u catalog.Usage) map[string]any {
+	return map[string]any{
+		"input_tokens":                u.InputTokens,
+		"cache_creation_input_tokens": u.CacheWriteTokens + u.CacheWrite1hTokens,
+		"cache_read_input_tokens":     u.CacheReadTokens,
+		"output_tokens":               u.OutputTokens + u.ReasoningTokens,
+	}
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func (s *Server) openAIJSON(w http.ResponseWriter, rep Reply, model, answer string, u catalog.Usage) {
+	finish := rep.FinishReason
+	if finish == "" {
+		finish = "stop"
+	}
+	choices := []any{map[string]any{
+		"index":         0,
+		"message":       map[string]any{"role": "assistant", "content": answer, "refusal": nil, "annotations": []any{}},
+		"logprobs":      nil,
+		"finish_reason": finish,
+	}}
+	if rep.EmptyChoices {
+		choices = []any{}
+	}
+	body := map[string]any{
+		"id":                 s.id("chatcmpl-"),
+		"object":             "chat.completion",
+		"created":            time.Now().Unix(),
+		"model":              model,
+		"choices":            choices,
+		"service_tier":       "default",
+		"system_fingerprint": "fp_providertest",
+	}
+	if !rep.NoUsage {
+		body["usage"] = openAIUsage(u)
+	}
+	writeJSON(w, body)
+}
+
+// chunks splits text into stream deltas of a few bytes, on rune
+// boundaries.
+func chunks(text string) []string {
+	var out []string
+	for len(text) > 0 {
+		n := min(len(text), 5)
+		for n < len(text) && !utf8Start(text[n]) {
+			n++
+		}
+		out = append(out, text[:n])
+		text = text[n:]
+	}
+	return out
+}
+
+func utf8Start(b byte) bool { return b&0xC0 != 0x80 }
+
+func sse(w io.Writer, f http.Flusher, event string, v any) {
+	var b bytes.Buffer
+	if event != "" {
+		b.WriteString("event: " + event + "\n")
+	}
+	data, _ := json.Marshal(v)
+	b.WriteString("data: ")
+	b.Write(data)
+	b.WriteString("\n\n")
+	_, _ = w.Write(b.Bytes())
+	f.Flush()
+}
+
+func (s *Server) openAIStream(w http.ResponseWriter, rep Reply, model, answer string, u catalog.Usage, includeUsage bool) {
+	f, _ := w.(http.Flusher)
+	w.Header().Set("Content-Type", "text/event-stream; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-cache")
+	id, created := s.id("chatcmpl-"), time.Now().Unix()
+	chunk := func(delta map[string]any, finish any) map[string]any {
+		c := map[string]any{
+			"id": id, "object": "chat.completion.chunk", "created": created, "model": model,
+			"service_tier": "default", "system_fingerprint": "fp_providertest",
+			"choices": []any{map[string]any{"index": 0, "delta": delta, "logprobs": nil, "finish_reason": finish}},
+		}
+		if includeUsage {
+			c["usage"] = nil
+		}
+		return c
+	}
+	sse(w, f, "", chunk(map[string]any{"role": "assistant", "content": "", "refusal": nil}, nil))
+	for i, part := range chunks(answer) {
+		if rep.StreamCut > 0 && i >= rep.StreamCut {
+			panic(http.ErrAbortHandler) // drop the connection mid-stream
+		}
+		sse(w, f, "", chunk(map[string]any{"content": part}, nil))
+	}
+	finish := rep.FinishReason
+	if finish == "" {
+		finish = "stop"
+	}
+	sse(w, f, "", chunk(map[string]any{}, finish))
+	if includeUsage && !rep.NoUsage {
+		sse(w, f, "", map[string]any{
+			"id": id, "object": "chat.completion.chunk", "created": created, "model": model,
+			"service_tier": "default", "system_fingerprint": "fp_providertest",
+			"choices": []any{}, "usage": openAIUsage(u),
+		})
+	}
+	_, _ = io.WriteString(w, "data: [DONE]\n\n")
+	f.Flush()
+}
+
+func (s *Server) anthropicJSON(w http.ResponseWriter, rep Reply, model, answer string, u catalog.Usage) {
+	finish := rep.FinishReason
+	if finish == "" {
+		finish = "end_turn"
+	}
+	content := []any{map[string]any{"type": "text", "text": answer}}
+	if rep.EmptyChoices {
+		content = []any{}
+	}
+	body := map[string]any{
+		"id": s.id("msg_"), "type": "message", "role": "assistant", "model": model,
+		"content": content, "stop_reason": finish, "stop_sequence": nil,
+	}
+	if !rep.NoUsage {
+		body["usage"] = anthropicUsage(u)
+	}
+	writeJSON(w, body)
+}
+
+func (s *Server) anthropicStream(w http.ResponseWriter, rep Reply, model, answer string, u catalog.Usage) {
+	f, _ := w.(http.Flusher)
+	w.Header().Set("Content-Type", "text/event-stream; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-cache")
+	if rep.NoUsage {
+		u = catalog.Usage{}
+	}
+	start := anthropicUsage(u)
+	start["output_tokens"] = min(1, u.OutputTokens+u.ReasoningTokens)
+	sse(w, f, "message_start", map[string]any{"type": "message_start", "message": map[string]any{
+		"id": s.id("msg_"), "type": "message", "role": "assistant", "model": model, "content": []any{},
+		"stop_reason": nil, "stop_sequence": nil, "usage": start,
+	}})
+	if !rep.EmptyChoices {
+		sse(w, f, "content_block_start", map[string]any{"type": "content_block_start", "index": 0,
+			"content_block": map[string]any{"type": "text", "text": ""}})
+		sse(w, f, "ping", map[string]any{"type": "ping"})
+		for i, part := range chunks(answer) {
+			if rep.StreamCut > 0 && i >= rep.StreamCut {
+				panic(http.ErrAbortHandler)
+			}
+			sse(w, f, "content_block_delta", map[string]any{"type": "content_block_delta", "index": 0,
+				"delta": map[string]any{"type": "text_delta", "text": part}})
+		}
+		sse(w, f, "content_block_stop", map[string]any{"type": "content_block_stop", "index": 0})
+	}
+	finish := rep.FinishReason
+	if finish == "" {
+		finish = "end_turn"
+	}
+	sse(w, f, "message_delta", map[string]any{"type": "message_delta",
+		"delta": map[string]any{"stop_reason": finish, "stop_sequence": nil},
+		"usage": map[string]any{"output_tokens": u.OutputTokens + u.ReasoningTokens}})
+	sse(w, f, "message_stop", map[string]any{"type": "message_stop"})
+}
+
+// writeError answers with status and an error body in the provider's
+// format, filling defaults from the status.
+func (s *Server) writeError(w http.ResponseWriter, status int, rep Reply) {
+	typ, code, msg := rep.ErrorType, rep.ErrorCode, rep.ErrorMessage
+	if s.format == formatAnthropic {
+		if typ == "" {
+			typ = anthropicErrorType(status)
+		}
+		if msg == "" {
+			msg = http.StatusText(status)
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		_ = json.NewEncoder(w).Encode(map[string]any{"type": "error", "error": map[string]any{"type": typ, "message": msg}})
+		return
+	}
+	if typ == "" || code == "" {
+		dt, dc, dm := openAIErrorDefaults(status)
+		if typ == "" {
+			typ = dt
+		}
+		if code == "" {
+			code = dc
+		}
+		if msg == "" {
+			msg = dm
+		}
+	}
+	if msg == "" {
+		msg = http.StatusText(status)
+	}
+	var codeVal any
+	if code != "" {
+		codeVal = code
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]any{"error": map[string]any{"message": msg, "type": typ, "param": nil, "code": codeVal}})
+}
+
+func openAIErrorDefaults(status int) (typ, code, msg string) {
+	switch {
+	case status == http.StatusTooManyRequests:
+		return "requests", "rate_limit_exceeded", "Rate limit reached for requests. Please try again later."
+	case status == http.StatusUnauthorized:
+		return "invalid_request_error", "invalid_api_key", "Incorrect API key provided."
+	case status == http.StatusForbidden:
+		return "invalid_request_error", "unsupported_country_region_territory", "Country, region, or territory not supported"
+	case status == http.StatusNotFound:
+		return "invalid_request_error", "model_not_found", "The model does not exist or you do not have access to it."
+	case status >= 500:
+		return "server_error", "", "The server had an error while processing your request. Sorry about that!"
+	default:
+		return "invalid_request_error", "", "Invalid request (HTTP " + strconv.Itoa(status) + ")."
+	}
+}
+
+func anthropicErrorType(status int) string {
+	switch status {
+	case 400:
+		return "invalid_request_error"
+	case 401:
+		return "authentication_error"
+	case 403:
+		return "permission_error"
+	case 404:
+		return "not_found_error"
+	case 413:
+		return "request_too_large"
+	case 429:
+		return "rate_limit_error"
+	case 529:
+		return "overloaded_error"
+	default:
+		return "api_error"
+	}
+}

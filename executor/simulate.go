@@ -1,0 +1,111 @@
+package executor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/costwise/costwise/estimator/catalog"
+	"github.com/costwise/costwise/estimator/tokens"
+	"github.com/costwise/costwise/executor/provider"
+)
+
+// SimulatedPrefix starts every simulated output, so that a simulated answer
+// can never pass for a real one.
+const SimulatedPrefix = "[SIMULATED] "
+
+// errSimulatedInvalid is a simulated answer judged unusable: the simulator
+// fails a call with probability 1 - the model's quality for the node's task.
+var errSimulatedInvalid = errors.New("SIMULATED: the answer was judged unusable (probability 1 - quality)")
+
+// Simulator is a built-in provider for trying the executor offline. It
+// answers from the catalog's profiles: usage from the prompt and the node's
+// output estimate, latency from the model's latency profile (reported, not
+// slept), failures with probability 1 - quality. Every output it writes
+// starts with SimulatedPrefix.
+type Simulator struct {
+	cat *catalog.Catalog
+	mu  sync.Mutex
+	rng *rand.Rand
+}
+
+// NewSimulator returns a seeded simulator over the catalog.
+func NewSimulator(cat *catalog.Catalog, seed uint64) *Simulator {
+	return &Simulator{cat: cat, rng: rand.New(rand.NewPCG(seed, 7))}
+}
+
+// Client returns the simulated client of a provider.
+func (s *Simulator) Client(name string) (provider.Client, error) {
+	return simClient{s: s, provider: name}, nil
+}
+
+type simClient struct {
+	s        *Simulator
+	provider string
+}
+
+// simHint carries the node's expectations to the simulator.
+type simHint struct {
+	outMean, outP95 float64
+	quality         float64
+	node            string
+}
+
+type simHintKey struct{}
+
+func withSimHint(ctx context.Context, h simHint) context.Context {
+	return context.WithValue(ctx, simHintKey{}, h)
+}
+
+func (c simClient) Call(ctx context.Context, req provider.Request) (provider.Response, error) {
+	if err := ctx.Err(); err != nil {
+		return provider.Response{}, err
+	}
+	var m *catalog.Model
+	for _, x := range c.s.cat.Models() {
+		if x.Provider == c.provider && apiName(x) == req.Model {
+			m = x
+			break
+		}
+	}
+	if m == nil {
+		return provider.Response{}, fmt.Errorf("SIMULATED provider %s has no model %q", c.provider, req.Model)
+	}
+	h, _ := ctx.Value(simHintKey{}).(simHint)
+	in, err := tokens.Count(tokens.O200kBase, req.System+"\n"+req.Prompt)
+	if err != nil {
+		return provider.Response{}, err
+	}
+	c.s.mu.Lock()
+	z, u := c.s.rng.NormFloat64(), c.s.rng.Float64()
+	c.s.mu.Unlock()
+	out := h.outMean
+	if h.outP95 > h.outMean && h.outMean > 0 {
+		sigma := math.Log(h.outP95/h.outMean) / 1.645
+		out = h.outMean * math.Exp(sigma*z-sigma*sigma/2)
+	}
+	if out <= 0 {
+		out = 100
+	}
+	ttft, tps := m.TTFTSeconds, m.OutputTokensPerSecond
+	if ttft <= 0 {
+		ttft = 1
+	}
+	if tps <= 0 {
+		tps = 50
+	}
+	resp := provider.Response{
+		Text:          fmt.Sprintf("%s%s answering for node %s (%d output tokens)", SimulatedPrefix, m.ID, h.node, int(out)),
+		Usage:         catalog.Usage{InputTokens: int64(in), OutputTokens: int64(math.Round(out))},
+		UsageReported: true,
+		Latency:       time.Duration((ttft + out/tps) * float64(time.Second)),
+	}
+	if h.quality > 0 && u > h.quality {
+		return resp, errSimulatedInvalid
+	}
+	return resp, nil
+}
