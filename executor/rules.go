@@ -37,9 +37,9 @@ func CompileRules(w *graph.Workflow) (*Rules, error) {
 	r := &Rules{validate: map[string]*OutputRule{}, until: map[string]*OutputRule{}, runIf: map[string]*vm.Program{}}
 	var errs graph.Errors
 	bad := func(i int, n *graph.Node, field string, err error) {
-		errs = append(errs, &graph.Diagnostic{File: w.File, Line: n.Pos.Line, Col: n.Pos.Col, Node: n.ID, Field: field,
+		p := w.KeyPos(fmt.Sprintf("node[%d].%s", i, field))
+		errs = append(errs, &graph.Diagnostic{File: w.File, Line: p.Line, Col: p.Col, Node: n.ID, Field: field,
 			Msg: "does not compile: " + err.Error()})
-		_ = i
 	}
 	for i, n := range w.Nodes {
 		if n.Validate != "" {

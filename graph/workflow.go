@@ -232,3 +232,14 @@ func (w *Workflow) Input(name string) *Input {
 	}
 	return nil
 }
+
+// KeyPos returns where a key stands in the workflow's file, by its TOML path
+// with array indices ("node[2].validate", "budget.max_cost_usd"), or the
+// position of its nearest written ancestor; the zero Pos for a workflow
+// built in code.
+func (w *Workflow) KeyPos(path string) Pos {
+	if w.src == nil {
+		return Pos{}
+	}
+	return w.src.Key(path)
+}

@@ -148,3 +148,10 @@ func TestValidateCompilesPolicies(t *testing.T) {
 	assert.Contains(t, stderr, path+`:5:15: policy[0].rule: rule "r" does not compile: model has no field provder`)
 	assert.Contains(t, stderr, "^")
 }
+
+func TestValidateCompilesOutputRules(t *testing.T) {
+	path := writeFile(t, "workflow.toml", "name = \"p\"\n[[node]]\nid = \"a\"\nprompt = \"x\"\nvalidate = 'trim(output) inn [\"a\"]'\n")
+	code, _, stderr := runBinary(t, "validate", path)
+	assert.Equal(t, 1, code)
+	assert.Contains(t, stderr, path+`:5:1: node "a": validate: does not compile`)
+}

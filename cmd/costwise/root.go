@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/costwise/costwise/executor"
 	"github.com/costwise/costwise/graph"
 	"github.com/costwise/costwise/policies"
 )
@@ -131,6 +132,9 @@ func newValidateCmd() *cobra.Command {
 				w, err := graph.Load(path)
 				if err == nil {
 					_, err = policies.Compile(w) // rules must compile too
+				}
+				if err == nil {
+					_, err = executor.CompileRules(w) // validate, run_if, repeat.until
 				}
 				if err != nil {
 					failed++
