@@ -59,11 +59,21 @@ package planner
 //     tuned by a Polyak subgradient method. The relaxed problem separates per
 //     node, so every relaxed solution is also repaired greedily into a
 //     feasible plan and improved by a downgrade local search (solve_heur.go),
-//     which gives the first incumbents. Afterwards candidates whose reduced
-//     cost proves they cannot beat the incumbent are removed (variable
-//     fixing), and the filters of stage 1 run again.
-//  3. search (solve_search.go, solve_lp.go, solve_memo.go): depth-first
-//     branch and bound over nodes in topological order. The bound of a
+//     which gives the first incumbents. Every fixEvery steps, and once more
+//     at the end, candidates whose reduced cost under the best multipliers
+//     so far proves they cannot beat the incumbent are removed (variable
+//     fixing) together with the filters of stage 1; the shrinking lists make
+//     later steps cheaper and the bound (on improving plans) stronger.
+//  3. order (solve_order.go): renumber the nodes for branching, still
+//     topologically: a node weighs the spread of lambda_i*l over its
+//     remaining candidates (how much its choice can move the latency
+//     charge), and among the nodes whose predecessors are placed the one
+//     with the heaviest node reachable from it goes next. Deciding the
+//     latency-critical choices first lets the finish-time charge below
+//     bite early (on the benchmark 10-100x fewer search nodes than plain
+//     topological order).
+//  4. search (solve_search.go, solve_lp.go, solve_memo.go): depth-first
+//     branch and bound over nodes in that order. The bound of a
 //     search node combines three things: the exact LP relaxation of the
 //     success budget left for the open nodes (per-node lower convex hulls of
 //     (-ln q, price) merged by slope, tabulated per suffix, solve_lp.go); the
@@ -82,7 +92,9 @@ package planner
 //
 // The search returns early when the lower bound meets the incumbent. When a
 // limit stops it, the lower bound is the smallest bound of any subtree not yet
-// explored, and Gap = (Cost - LowerBound) / Cost.
+// explored, and Gap = (Cost - LowerBound) / Cost. Every stage polls the
+// context (the setup stages between passes), so a deadline is kept even when
+// it falls before the search starts.
 
 import (
 	"context"
@@ -232,7 +244,7 @@ func Solve(ctx context.Context, p *Problem, lim Limits) (Solution, error) {
 	return sol, nil
 }
 
-// solve runs the three stages without the infeasibility diagnosis.
+// solve runs the stages without the infeasibility diagnosis.
 func solve(ctx context.Context, p *Problem, lim Limits) (Solution, error) {
 	in, err := newInstance(p)
 	if err != nil {
@@ -241,14 +253,18 @@ func solve(ctx context.Context, p *Problem, lim Limits) (Solution, error) {
 	if in.n == 0 {
 		return Solution{Status: StatusOptimal, Feasible: true, Optimal: true, Choice: []int{}, Success: 1}, nil
 	}
+	in.ctx = ctx
 	st := newState(ctx, p, in, lim)
 	if !in.prefilter(p.Accept == nil, st.cut(), nil) {
 		st.exhausted()
 		return st.solution(), nil
 	}
-	in.lagrange(st)
+	if !st.interrupted() {
+		in.lagrange(st)
+	}
 	st.fixAndPrepare()
-	if !st.closed() {
+	st.reorder()
+	if !st.closed() && !st.interrupted() {
 		st.search()
 	}
 	return st.solution(), nil
@@ -292,6 +308,12 @@ func diagnose(ctx context.Context, p *Problem, lim Limits, sol *Solution) *Diagn
 		if !d.MinCostWithinLimitsExact {
 			d.MinCostWithinLimits = sol.LowerBound
 		}
+		return d
+	}
+	if ctx.Err() != nil {
+		// No time left for a second search. Plans within MaxCost cost at
+		// least the proven bound, plans above it more than MaxCost.
+		d.MinCostWithinLimits = math.Min(sol.LowerBound, p.MaxCost)
 		return d
 	}
 	q := *p

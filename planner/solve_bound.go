@@ -14,6 +14,7 @@ const (
 	stallLimit    = 40   // steps without progress before the step halves
 	minTheta      = 1e-4 // stop when the step factor falls below this
 	lagrangeShare = 0.3  // at most this share of the time to the deadline
+	fixEvery      = 50   // steps between reduced-cost fixing passes
 )
 
 // pathSet holds the latency paths generated so far and their multipliers.
@@ -178,6 +179,14 @@ func (in *instance) lagrange(st *state) {
 	for it := 0; it < maxIterations && theta >= minTheta && !st.interrupted(); it++ {
 		if !stopAt.IsZero() && time.Now().After(stopAt) {
 			break
+		}
+		if it%fixEvery == 0 && it > 0 && st.have {
+			// Reduced-cost fixing with the best multipliers so far shrinks
+			// the candidate lists that every later step scans.
+			if !in.prefilter(false, st.cut(), st.du) {
+				st.exhausted()
+				return
+			}
 		}
 		in.setPrices(du, nu, ps)
 		value, w := in.solveRelaxed(du, rx)

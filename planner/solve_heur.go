@@ -57,9 +57,11 @@ type swap struct {
 // that ratio until the violation is gone or the proposals run out. While
 // success is violated a swap must not raise the latency above max(current,
 // cap); while latency is violated only critical nodes move, and a swap must
-// keep success feasible. It returns false when it gets stuck.
-func (in *instance) repair(ws *workspace) bool {
-	for round := 0; round < 2*in.n+16; round++ {
+// keep success feasible. It returns false when it gets stuck, or when the
+// context expires and stoppable is set (the caller passes false while no
+// plan is known yet, so that a deadline still yields one plan).
+func (in *instance) repair(ws *workspace, stoppable bool) bool {
+	for round := 0; round < 2*in.n+16 && !(stoppable && in.expired()); round++ {
 		_, w, lat := in.measure(ws.x, ws.head, ws.tail)
 		if w <= in.capW && lat <= in.capL {
 			return true

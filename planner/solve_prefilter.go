@@ -1,6 +1,7 @@
 package planner
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"sort"
@@ -25,6 +26,15 @@ type instance struct {
 	cands [][]cand
 	// Constraint caps with Tolerance included; +Inf when absent.
 	capC, capL, capW float64
+	// ctx, when set, lets the setup stages stop early at a deadline.
+	ctx context.Context
+}
+
+// expired reports whether the context of the run is done. Setup stages poll
+// it between passes and leave the instance valid (they only ever remove
+// candidates that provably cannot help).
+func (in *instance) expired() bool {
+	return in.ctx != nil && in.ctx.Err() != nil
 }
 
 // newInstance validates p and converts it to internal form.
@@ -241,14 +251,18 @@ func (du *duals) price(d int, c *cand) float64 {
 
 // prefilter removes dominated candidates (when allowed) and then repeats
 // filter to a fixpoint. It returns false when some node has no candidate left,
-// i.e. no plan can pass cut.
+// i.e. no plan can pass cut. When the context expires it stops early and
+// returns true.
 func (in *instance) prefilter(dominance bool, cut cutoff, du *duals) bool {
 	if dominance {
 		for d := range in.cands {
+			if d%64 == 63 && in.expired() {
+				return true
+			}
 			in.cands[d] = paretoFront(in.cands[d])
 		}
 	}
-	for {
+	for !in.expired() {
 		removed, ok := in.filter(cut, du)
 		if !ok {
 			return false
@@ -257,6 +271,7 @@ func (in *instance) prefilter(dominance bool, cut cutoff, du *duals) bool {
 			return true
 		}
 	}
+	return true
 }
 
 // paretoFront keeps the candidates not dominated in (cost, latency, w); of

@@ -95,7 +95,7 @@ func (st *state) offer(x []int32, cost float64) {
 // then offers it.
 func (st *state) tryHeuristic(x []int32, ws *workspace, feasible bool) {
 	copy(ws.x, x)
-	if !feasible && !st.in.repair(ws) {
+	if !feasible && !st.in.repair(ws, st.have) {
 		return
 	}
 	st.offer(ws.x, st.in.improve(ws))
@@ -163,6 +163,9 @@ func (st *state) search() {
 		s.alphas = latencyScalings
 	}
 	for _, a := range s.alphas {
+		if st.interrupted() {
+			return
+		}
 		s.sb = append(s.sb, newSuffixBound(in, a, maxTableEntries/len(s.alphas)))
 	}
 	if st.accept == nil {
