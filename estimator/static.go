@@ -43,7 +43,8 @@ func (s *staticTokens) prompt() float64 { return s.text + s.media + s.audio }
 
 // textCounter counts each distinct text once per encoding.
 type textCounter struct {
-	counts map[textKey]int
+	counts   map[textKey]int
+	stripped map[[2]string]string // system, prompt -> text without references
 }
 
 type textKey struct {
@@ -51,7 +52,21 @@ type textKey struct {
 	text string
 }
 
-func newTextCounter() *textCounter { return &textCounter{counts: map[textKey]int{}} }
+func newTextCounter() *textCounter {
+	return &textCounter{counts: map[textKey]int{}, stripped: map[[2]string]string{}}
+}
+
+// ownText is a node's system and prompt text without its {{...}}
+// references, computed once per node.
+func (tc *textCounter) ownText(system, prompt string) string {
+	k := [2]string{system, prompt}
+	if s, ok := tc.stripped[k]; ok {
+		return s
+	}
+	s := refRE.ReplaceAllString(system, "") + refRE.ReplaceAllString(prompt, "")
+	tc.stripped[k] = s
+	return s
+}
 
 func (tc *textCounter) count(enc tokens.Encoding, text string) (int, error) {
 	if text == "" {
@@ -132,7 +147,7 @@ func (st *staticTokens) addText(w *graph.Workflow, n *graph.Node, m *catalog.Mod
 	if strings.TrimSpace(n.System) != "" {
 		msgs = 2
 	}
-	own, err := tc.modelTokens(m, refRE.ReplaceAllString(n.System, "")+refRE.ReplaceAllString(n.Prompt, ""))
+	own, err := tc.modelTokens(m, tc.ownText(n.System, n.Prompt))
 	if err != nil {
 		return err
 	}
