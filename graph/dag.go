@@ -3,6 +3,7 @@ package graph
 import (
 	"errors"
 	"fmt"
+	"github.com/costwise/costwise/internal/suggest"
 	"slices"
 	"strconv"
 	"strings"
@@ -87,7 +88,7 @@ func suggestID(id string, ids map[string]int) string {
 	for k := range ids {
 		names = append(names, k)
 	}
-	if best := closest(id, names); best != "" {
+	if best := suggest.Closest(id, names); best != "" {
 		return fmt.Sprintf("; did you mean %q?", best)
 	}
 	return "; depends_on lists the ids of other [[node]] tables"

@@ -3,6 +3,7 @@ package graph
 import (
 	"errors"
 	"fmt"
+	"github.com/costwise/costwise/internal/suggest"
 	"math"
 	"os"
 	"path/filepath"
@@ -396,7 +397,7 @@ func suggestKey(path string) string {
 	if !ok {
 		return "remove it"
 	}
-	if best := closest(key, allowed); best != "" {
+	if best := suggest.Closest(key, allowed); best != "" {
 		return fmt.Sprintf("did you mean %q?", best)
 	}
 	return "allowed keys here: " + strings.Join(allowed, ", ")
@@ -407,42 +408,6 @@ func stripIdx(p string) string {
 }
 
 var idxRE = regexp.MustCompile(`\[\d+\]`)
-
-// closest returns the candidate that s most likely misspells, or "".
-func closest(s string, candidates []string) string {
-	best, bestD := "", 3
-	for _, c := range candidates {
-		d := editDistance(s, c)
-		if len(s) >= 3 && (strings.HasPrefix(c, s) || strings.HasPrefix(s, c)) {
-			d = min(d, 1)
-		}
-		if d <= 2 && d < len(s)/2+1 && (d < bestD || (d == bestD && c < best)) {
-			best, bestD = c, d
-		}
-	}
-	return best
-}
-
-// editDistance is the Levenshtein distance, for typo suggestions.
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
-}
 
 // readInputFiles loads inputs given as files, relative to the workflow.
 func (w *Workflow) readInputFiles() Errors {

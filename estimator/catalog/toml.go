@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"github.com/costwise/costwise/internal/suggest"
 	"math"
 	"regexp"
 	"slices"
@@ -274,7 +275,7 @@ func (e *modelEntry) key(k string, v any) {
 		good = e.qualitySource(k, v)
 	default:
 		msg := "unknown key"
-		if s := closest(k, fieldKeys); s != "" {
+		if s := suggest.Closest(k, fieldKeys); s != "" {
 			msg += fmt.Sprintf("; did you mean %q?", s)
 		} else {
 			msg += "; see estimator/catalog/README.md for the keys"
@@ -482,7 +483,7 @@ func (e *modelEntry) prices(field string, t map[string]any, extra string) (Price
 				names = append(names, extra)
 			}
 			msg := "unknown key; only price keys are allowed here"
-			if s := closest(k, names); s != "" {
+			if s := suggest.Closest(k, names); s != "" {
 				msg = fmt.Sprintf("unknown key; did you mean %q?", s)
 			}
 			e.err(sub, msg)
