@@ -3,12 +3,13 @@ package graph
 import (
 	"errors"
 	"fmt"
-	"github.com/costwise/costwise/internal/suggest"
 	"slices"
 	"strconv"
 	"strings"
 
 	dgraph "github.com/dominikbraun/graph"
+
+	"github.com/costwise/costwise/internal/suggest"
 )
 
 // dag is the validated shape of a workflow, by node index.

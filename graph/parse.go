@@ -3,7 +3,6 @@ package graph
 import (
 	"errors"
 	"fmt"
-	"github.com/costwise/costwise/internal/suggest"
 	"math"
 	"os"
 	"path/filepath"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/costwise/costwise/internal/suggest"
 	"github.com/costwise/costwise/internal/tomlpos"
 )
 

@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
-	"github.com/costwise/costwise/internal/suggest"
 	"math"
 	"regexp"
 	"slices"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/costwise/costwise/internal/suggest"
 	"github.com/costwise/costwise/internal/tomlpos"
 )
 
