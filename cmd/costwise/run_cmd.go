@@ -137,6 +137,26 @@ func runWorkflow(cmd *cobra.Command, path string, cf *catalogFlags, rf *runFlags
 		return infeasibleExit(cmd.ErrOrStderr(), plan)
 	}
 
+	var clients executor.Clients
+	if rf.simulate {
+		clients = executor.NewSimulator(cat, rf.seed)
+	} else {
+		cfgPath := rf.config
+		if cfgPath == "" {
+			cfgPath = provider.DefaultConfigPath()
+		}
+		cfg, err := provider.LoadConfig(cfgPath)
+		if err != nil {
+			var errs graph.Errors
+			if errors.As(err, &errs) {
+				return reportLoadError(cmd.ErrOrStderr(), err)
+			}
+			return &exitError{code: exitBadInput, msg: fmt.Sprintf("%v (or try --simulate)", err)}
+		}
+		defer cfg.Close()
+		clients = cfg
+	}
+
 	l, err := openLedger(rf.ledgerPath)
 	if err != nil {
 		return err
@@ -175,26 +195,6 @@ func runWorkflow(cmd *cobra.Command, path string, cf *catalogFlags, rf *runFlags
 		if err != nil {
 			return &exitError{code: exitBadInput, msg: err.Error()}
 		}
-	}
-
-	var clients executor.Clients
-	if rf.simulate {
-		clients = executor.NewSimulator(cat, rf.seed)
-	} else {
-		cfgPath := rf.config
-		if cfgPath == "" {
-			cfgPath = provider.DefaultConfigPath()
-		}
-		cfg, err := provider.LoadConfig(cfgPath)
-		if err != nil {
-			var errs graph.Errors
-			if errors.As(err, &errs) {
-				return reportLoadError(cmd.ErrOrStderr(), err)
-			}
-			return &exitError{code: exitBadInput, msg: fmt.Sprintf("%v; configure providers in ./costwise.toml ([providers.NAME] with kind and api_key_env, see the README) or try --simulate", err)}
-		}
-		defer cfg.Close()
-		clients = cfg
 	}
 
 	progress := newProgress(cmd.ErrOrStderr(), rf.simulate, rf.asJSON)
