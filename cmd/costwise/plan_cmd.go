@@ -424,9 +424,9 @@ unless told otherwise: no API key, no network.`,
 			case "json":
 				return writeJSON(out, previewJSON(res, base))
 			case "dot":
-				return w(res).WriteDOT(out, costAnnotator(res))
+				return res.Workflow.WriteDOT(out, costAnnotator(res))
 			case "mermaid":
-				return w(res).WriteMermaid(out, costAnnotator(res))
+				return res.Workflow.WriteMermaid(out, costAnnotator(res))
 			case "markdown":
 				return writePreviewMarkdown(out, res, base)
 			}
@@ -440,7 +440,6 @@ unless told otherwise: no API key, no network.`,
 	return cmd
 }
 
-func w(res *planner.Result) *graph.Workflow { return res.Workflow }
 
 type previewOut struct {
 	planOut
