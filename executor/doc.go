@@ -29,8 +29,15 @@
 // The run's max_cost_usd is enforced with reservations ([Budget]): before a
 // call its p95 cost (prompt counted locally, the node's p95 or max output) is
 // reserved; after it the actual cost is settled. Concurrent nodes therefore
-// never spend more than the budget plus one call's settlement error; when a
-// call cannot be reserved the run stops with status budget_exhausted.
+// never spend more than the budget plus the settlement error of each call in
+// flight (actual minus reserved cost, at most Concurrency calls). When a call
+// cannot be reserved the run stops with status budget_exhausted: no new node
+// starts and no new call is reserved, but calls already in flight finish and
+// are recorded with what the provider billed. A call that failed in a way
+// the provider may have billed (a timeout after sending, a malformed answer)
+// is recorded at the cost of the usage it reported, usually none, with
+// may_have_billed set; a call in flight when the process died is charged at
+// its reservation when the run is resumed (the ledger's ResumeRun).
 //
 // [Simulator] is a built-in provider for trying the executor offline; every
 // output it writes starts with SIMULATED, and a run that used it is marked

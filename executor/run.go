@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/costwise/costwise/estimator"
@@ -266,7 +267,18 @@ type runState struct {
 	ladders map[int][]string // re-planned ladders
 
 	fatal, exhausted, failed string // first reason of each kind
+
+	// stopped halts the run without cancelling calls in flight: they finish
+	// and settle (and are recorded with what the provider billed), while no
+	// new node starts and no new call is reserved.
+	stopped atomic.Bool
 }
+
+// errStopped ends a node's work because the run is stopping.
+var errStopped = errors.New("the run is stopping")
+
+// halt stops the run from starting new work.
+func (st *runState) halt() { st.stopped.Store(true) }
 
 func (st *runState) setOnce(field *string, msg string) {
 	st.mu.Lock()
@@ -307,12 +319,12 @@ func (st *runState) runNode(ctx context.Context, i int) {
 		if st.x.rec != nil && !nr.Resumed {
 			if err := st.x.rec.FinishNode(st.spec.RunID, nr, nr.final, nr.finalSeq); err != nil {
 				st.setOnce(&st.fatal, "ledger: "+err.Error())
-				st.cancel()
+				st.halt()
 			}
 		}
 		st.event(Event{Node: n.ID, Kind: "done", Status: nr.Status})
 	}()
-	if ctx.Err() != nil {
+	if ctx.Err() != nil || st.stopped.Load() {
 		nr.Status = NodeSkipped
 		return
 	}
@@ -342,7 +354,7 @@ func (st *runState) runNode(ctx context.Context, i int) {
 		if err := st.x.rec.StartNode(st.spec.RunID, n.ID); err != nil {
 			nr.Status = NodeFailed
 			st.setOnce(&st.fatal, "ledger: "+err.Error())
-			st.cancel()
+			st.halt()
 			return
 		}
 	}
@@ -356,10 +368,12 @@ func (st *runState) runNode(ctx context.Context, i int) {
 		switch {
 		case errors.As(err, &be):
 			st.setOnce(&st.exhausted, fmt.Sprintf("node %q: %v", n.ID, err))
-			st.cancel()
+			st.halt()
 		case errors.As(err, &fe):
 			st.setOnce(&st.fatal, fmt.Sprintf("node %q: %v", n.ID, err))
-			st.cancel()
+			st.halt()
+		case errors.Is(err, errStopped):
+			// The run is stopping for another node's reason.
 		default:
 			st.setOnce(&st.failed, fmt.Sprintf("node %q: %v", n.ID, err))
 		}
@@ -513,7 +527,7 @@ func (st *runState) ladder(ctx context.Context, i int, nr *NodeResult, iteration
 		lastErr = err
 		var be *ErrBudgetExhausted
 		var fe *fatalError
-		if errors.As(err, &be) || errors.As(err, &fe) || ctx.Err() != nil {
+		if errors.As(err, &be) || errors.As(err, &fe) || errors.Is(err, errStopped) || ctx.Err() != nil {
 			return "", err
 		}
 		if errors.Is(err, provider.ErrContextLength) {
@@ -537,9 +551,11 @@ func (st *runState) callWithRetries(ctx context.Context, i int, nr *NodeResult, 
 	if err != nil {
 		return "", &fatalError{msg: fmt.Sprintf("provider %q for model %s: %v", m.Provider, m.ID, err)}
 	}
-	maxOut := int(n.OutputTokens.Max)
 	for try := 0; ; try++ {
-		reserve, err := st.reservation(i, m, system, prompt)
+		if st.stopped.Load() {
+			return "", errStopped
+		}
+		reserve, maxOut, err := st.reservation(i, m, system, prompt)
 		if err != nil {
 			return "", err
 		}
@@ -674,28 +690,44 @@ func (st *runState) simHint(i int, m *catalog.Model) simHint {
 	return h
 }
 
-// reservation is the p95 cost of one call: the prompt counted locally and
-// the node's p95 (or max) output, priced by the catalog.
-func (st *runState) reservation(i int, m *catalog.Model, system, prompt string) (int64, error) {
+// reservation is what one call may cost at most, and the output cap that
+// makes it so: the prompt counted locally (exact for OpenAI tokenizers, the
+// provider's ratio plus its uncertainty band otherwise, plus framing) and
+// the node's max output, or twice its p95 when it gives no max, capped by
+// the model's own limit. The call is sent with that cap as max_tokens, so a
+// provider that honours it cannot bill more than the reservation by more
+// than the input estimate's error.
+func (st *runState) reservation(i int, m *catalog.Model, system, prompt string) (int64, int, error) {
 	n := st.spec.Plan.Workflow.Nodes[i]
-	in, err := tokens.Count(tokens.O200kBase, system+"\n"+prompt)
-	if err != nil {
-		return 0, err
+	text := system + "\n" + prompt
+	var in int
+	if m.Tokenizer != "" {
+		c, err := tokens.Count(tokens.Encoding(m.Tokenizer), text)
+		if err != nil {
+			return 0, 0, err
+		}
+		in = c
+	} else {
+		rule := tokens.RuleForProvider(m.Provider)
+		if m.TokenRatio > 0 {
+			rule.Ratio = m.TokenRatio
+		}
+		c, err := tokens.CountText(rule, text)
+		if err != nil {
+			return 0, 0, err
+		}
+		in = c.High()
 	}
-	ratio := m.TokenRatio
-	if m.Tokenizer == "" && ratio <= 0 {
-		ratio = tokens.RuleForProvider(m.Provider).Ratio
-	}
-	if ratio > 0 && m.Tokenizer == "" {
-		in = int(math.Ceil(float64(in) * ratio))
-	}
-	ne := &st.spec.Plan.Estimate.Nodes[i]
-	out := ne.OutputTokens.P95
+	out := math.Ceil(2 * st.spec.Plan.Estimate.Nodes[i].OutputTokens.P95)
 	if n.OutputTokens.Max > 0 {
 		out = float64(n.OutputTokens.Max)
 	}
-	c := catalog.Price(m, catalog.Usage{InputTokens: int64(in) + 16, OutputTokens: int64(math.Ceil(out))})
-	return c.NanoUSD(), nil
+	if m.MaxOutputTokens > 0 {
+		out = math.Min(out, float64(m.MaxOutputTokens))
+	}
+	out = math.Max(out, 1)
+	c := catalog.Price(m, catalog.Usage{InputTokens: int64(in) + chatFraming, OutputTokens: int64(out)})
+	return c.NanoUSD(), int(out), nil
 }
 
 func apiName(m *catalog.Model) string {
@@ -757,3 +789,7 @@ func fixFor(err error) string {
 	}
 	return err.Error()
 }
+
+// chatFraming is OpenAI's framing of a system and a user message plus the
+// reply priming (3 + 3 + 3 tokens), added to every reservation.
+const chatFraming = 9
