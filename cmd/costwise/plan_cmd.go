@@ -440,7 +440,6 @@ unless told otherwise: no API key, no network.`,
 	return cmd
 }
 
-
 type previewOut struct {
 	planOut
 	Baseline *baselineOut `json:"baseline"`
