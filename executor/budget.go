@@ -25,8 +25,8 @@ type ErrBudgetExhausted struct {
 }
 
 func (e *ErrBudgetExhausted) Error() string {
-	return fmt.Sprintf("budget exhausted: the next call needs up to $%.6f but $%.6f of $%.6f is spent and $%.6f reserved by calls in flight",
-		nanoToUSD(e.Need), nanoToUSD(e.Spent), nanoToUSD(e.Limit), nanoToUSD(e.Reserved))
+	return fmt.Sprintf("budget exhausted: the next call needs up to $%.6f; spent $%.6f of $%.6f, $%.6f reserved by calls in flight, $%.6f remaining",
+		nanoToUSD(e.Need), nanoToUSD(e.Spent), nanoToUSD(e.Limit), nanoToUSD(e.Reserved), nanoToUSD(e.Limit-e.Spent-e.Reserved))
 }
 
 // Reservation is money held for one call until it settles.

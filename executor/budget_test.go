@@ -56,7 +56,7 @@ func TestBudgetMessages(t *testing.T) {
 	b := NewBudget(1_000_000, 400_000)
 	_, err := b.Reserve(700_000)
 	require.Error(t, err)
-	assert.Equal(t, "budget exhausted: the next call needs up to $0.000700 but $0.000400 of $0.001000 is spent and $0.000000 reserved by calls in flight", err.Error())
+	assert.Equal(t, "budget exhausted: the next call needs up to $0.000700; spent $0.000400 of $0.001000, $0.000000 reserved by calls in flight, $0.000600 remaining", err.Error())
 	assert.Equal(t, int64(600_000), b.Remaining())
 	assert.Equal(t, int64(-1), NewBudget(0, 0).Remaining())
 }
