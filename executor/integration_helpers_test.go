@@ -168,7 +168,7 @@ func createRun(t testing.TB, l *ledger.Ledger, src string, plan *planner.Result,
 	t.Helper()
 	var nodes []ledger.PlannedNode
 	for _, a := range plan.Assignments {
-		nodes = append(nodes, ledger.PlannedNode{ID: a.Node, PredictedCostUSD: a.Candidate.Cost.Mean})
+		nodes = append(nodes, ledger.PlannedNode{ID: a.Node, Task: plan.Workflow.Nodes[a.Index].Task, PredictedCostUSD: a.Candidate.Cost.Mean})
 	}
 	id, err := l.CreateRun(ledger.NewRun{WorkflowName: plan.Workflow.Name, WorkflowFile: "it.toml",
 		WorkflowHash: ledger.HashWorkflow([]byte(src)), Inputs: []byte(inputs), BudgetMaxNano: budgetNano,

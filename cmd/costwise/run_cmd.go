@@ -187,7 +187,7 @@ func runWorkflow(cmd *cobra.Command, path string, cf *catalogFlags, rf *runFlags
 		planJSON, _ := json.Marshal(ladders(plan))
 		var nodes []ledger.PlannedNode
 		for _, a := range plan.Assignments {
-			nodes = append(nodes, ledger.PlannedNode{ID: a.Node, PredictedCostUSD: a.Candidate.Cost.Mean})
+			nodes = append(nodes, ledger.PlannedNode{ID: a.Node, Task: w.Nodes[a.Index].Task, PredictedCostUSD: a.Candidate.Cost.Mean})
 		}
 		spec.RunID, err = l.CreateRun(ledger.NewRun{WorkflowName: w.Name, WorkflowFile: path, WorkflowHash: ledger.HashWorkflow(src),
 			Inputs: inputsJSON, Plan: planJSON, PredictedMeanUSD: plan.Totals.Cost.Mean, PredictedP95USD: plan.Totals.Cost.P95,

@@ -9,6 +9,10 @@
 // It also answers the questions the planner and the CLI ask of history:
 // [Ledger.Runs] for `costwise runs`, [Ledger.RerouteRates] (how often a
 // model's calls for a node escalated) and [Ledger.CostPerCompletedRun].
+// [Ledger.AddFeedback] stores a user's score of a node's output, and
+// [Ledger.Observations] returns every finished call with its node's task
+// kind, escalation and latest feedback, which the estimator's learn
+// package turns into calibrated quality and latency numbers.
 //
 // Boundary: the ledger stores what the executor tells it; it does not
 // price calls, enforce budgets or decide what to run. It imports no other

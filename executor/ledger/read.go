@@ -66,7 +66,7 @@ func (l *Ledger) Run(id string) (*RunRecord, error) {
 			return err
 		}
 		rows, err := tx.QueryContext(ctx, `
-			SELECT node_id, status, final_model, output, predicted_cost_usd, started_at, finished_at, replanned, replan_note
+			SELECT node_id, status, final_model, output, predicted_cost_usd, started_at, finished_at, replanned, replan_note, task
 			FROM nodes WHERE run_id = ? ORDER BY ord`, id)
 		if err != nil {
 			return err
@@ -77,7 +77,7 @@ func (l *Ledger) Run(id string) (*RunRecord, error) {
 			var status string
 			var started, finished sql.NullInt64
 			if err := rows.Scan(&n.NodeID, &status, &n.FinalModel, &n.Output, &n.PredictedCostUSD,
-				&started, &finished, &n.Replanned, &n.ReplanNote); err != nil {
+				&started, &finished, &n.Replanned, &n.ReplanNote, &n.Task); err != nil {
 				rows.Close()
 				return err
 			}

@@ -106,11 +106,29 @@ CREATE TABLE calls_in_flight (
 	FOREIGN KEY (run_id, node_id) REFERENCES nodes (run_id, node_id)
 ) STRICT, WITHOUT ROWID;
 `,
+	// 2: the task kind of each node (learning per task and model), and
+	// explicit feedback on node outputs. Existing nodes get task ''.
+	`
+ALTER TABLE nodes ADD COLUMN task TEXT NOT NULL DEFAULT '';
+
+CREATE TABLE feedback (
+	id         INTEGER NOT NULL PRIMARY KEY,
+	run_id     TEXT    NOT NULL,
+	node_id    TEXT    NOT NULL,
+	score      REAL    NOT NULL CHECK (score >= 0 AND score <= 1),
+	note       TEXT    NOT NULL DEFAULT '',
+	created_at INTEGER NOT NULL,
+	FOREIGN KEY (run_id, node_id) REFERENCES nodes (run_id, node_id)
+) STRICT;
+CREATE INDEX feedback_node ON feedback (run_id, node_id, created_at);
+
+CREATE INDEX attempts_ended ON attempts (ended_at);
+`,
 }
 
 // SchemaVersion is the schema version this package writes (PRAGMA
 // user_version after Open); it equals len(migrations).
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 // migrate brings the database to SchemaVersion in one transaction per
 // migration; running it again is a no-op. The version is read inside the

@@ -109,6 +109,9 @@ func (u Usage) validate() error {
 type PlannedNode struct {
 	ID               string
 	PredictedCostUSD float64 // the planner's estimate for this node
+	// Task is the node's task kind ("code", "extraction", ...), so that
+	// Observations can be grouped by task and model; "" when unknown.
+	Task string
 }
 
 // NewRun is what CreateRun records about a run before its first call.
@@ -168,6 +171,7 @@ type Node struct {
 	FinishedAt       time.Time // zero until FinishNode
 	Replanned        bool
 	ReplanNote       string
+	Task             string // task kind from the plan; "" when not given (and for runs before schema 2)
 }
 
 // NodeResult is how a node ended, given to FinishNode.

@@ -108,13 +108,13 @@ func (l *Ledger) CreateRun(r NewRun) (string, error) {
 				return err
 			}
 			stmt, err := tx.PrepareContext(ctx, `
-				INSERT INTO nodes (run_id, node_id, ord, status, predicted_cost_usd) VALUES (?, ?, ?, 'pending', ?)`)
+				INSERT INTO nodes (run_id, node_id, ord, status, predicted_cost_usd, task) VALUES (?, ?, ?, 'pending', ?, ?)`)
 			if err != nil {
 				return err
 			}
 			defer stmt.Close()
 			for i, n := range r.Nodes {
-				if _, err := stmt.ExecContext(ctx, id, n.ID, i, n.PredictedCostUSD); err != nil {
+				if _, err := stmt.ExecContext(ctx, id, n.ID, i, n.PredictedCostUSD, n.Task); err != nil {
 					return fmt.Errorf("node %q: %w", n.ID, err)
 				}
 			}
