@@ -1,0 +1,471 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/costwise/costwise/planner/cascade"
+)
+
+// evalFlags are the options of costwise eval.
+type evalFlags struct {
+	outcomes, train, test []string
+	split                 float64
+	seed                  uint64
+	target                float64
+	maxLength, quantiles  int
+	resamples             int
+	asJSON, compare       bool
+	plot                  string
+}
+
+func newEvalCmd(_ *catalogFlags) *cobra.Command {
+	ef := &evalFlags{}
+	cmd := &cobra.Command{
+		Use:   "eval (--outcomes FILE... | --train FILE --test FILE) [--compare A.toml B.toml] [flags]",
+		Short: "Replay routing policies on recorded per-query outcomes: fit on training rows, report on held-out rows",
+		Long: `eval reads per-query x per-model outcome tables in the wide CSV layout of public
+routing benchmarks (RouterBench): one row per query; for each model M a column M or
+M|performance (score 0..1), M|total_cost (USD), and optionally M|confidence,
+M|tokens_in, M|tokens_out, M|latency_ms; optional prompt and eval_name columns.
+Other columns (sample_id, M|model_response, ...) are ignored. Several --outcomes
+files are joined; they must declare the same models and confidence columns.
+
+It splits the rows at random (--split, --seed) or takes --train and --test files,
+fits on the training rows only and reports on the held-out rows: every single
+model, the strongest model, the cheapest model meeting the target (chosen on
+training rows), the fitted cascade, the per-query oracle and the saving of the
+cascade against the strongest model. Qualities and costs are means per query.
+
+A cascade sends each query to its cheapest model and accepts the answer when that
+model's confidence (M|confidence) is >= its threshold; otherwise it pays and
+escalates; the last model always answers. The fit searches cascades of up to
+--max-length models and their thresholds for the cheapest one whose training
+quality reaches --target-quality (default: the strongest model's training quality
+minus 0.01). Without confidence columns it falls back to the best single model.
+
+--compare A.toml B.toml replays two fixed policies (kind = "single" with model, or
+kind = "cascade" with models and thresholds) on the same held-out rows and gives
+95% paired bootstrap intervals of the differences B - A.
+
+Exit codes: 0 ok, 1 bad input, 2 usage, 3 no policy reaches --target-quality on
+the training rows (the report is still printed).`,
+		Example: `  costwise eval --outcomes routerbench_0shot.csv
+  costwise eval --outcomes part1.csv --outcomes part2.csv --split 0.3 --seed 7 --plot curves.svg
+  costwise eval --train train.csv --test test.csv --target-quality 0.8 --json
+  costwise eval --compare cheap_first.toml strong_only.toml --outcomes routerbench_0shot.csv`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if ef.compare {
+				if len(args) != 2 {
+					return usageError("--compare takes two policy files, got %d argument(s): costwise eval --compare A.toml B.toml --outcomes FILE", len(args))
+				}
+				return nil
+			}
+			if len(args) > 0 {
+				return usageError("eval takes no arguments; give outcome tables with --outcomes FILE (or compare two policies with --compare A.toml B.toml)")
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := ef.check(cmd); err != nil {
+				return err
+			}
+			if ef.compare {
+				return ef.runCompare(cmd, args[0], args[1])
+			}
+			return ef.runEval(cmd)
+		},
+	}
+	f := cmd.Flags()
+	f.StringArrayVar(&ef.outcomes, "outcomes", nil, "outcome table (CSV, wide layout); repeatable, the files are joined and split at random")
+	f.StringArrayVar(&ef.train, "train", nil, "training outcome table instead of a random split; repeatable")
+	f.StringArrayVar(&ef.test, "test", nil, "held-out outcome table instead of a random split; repeatable")
+	f.Float64Var(&ef.split, "split", 0.3, "share of the --outcomes rows held out for the report")
+	f.Uint64Var(&ef.seed, "seed", 1, "seed of the random split (and of the bootstrap with --compare)")
+	f.Float64Var(&ef.target, "target-quality", 0, "least mean training quality of the fitted policy, in (0, 1] (default: the strongest model's training quality - 0.01)")
+	f.IntVar(&ef.maxLength, "max-length", 3, "longest cascade searched (1..3)")
+	f.IntVar(&ef.quantiles, "quantiles", cascade.DefaultQuantiles, "quantile levels of the training confidences tried as thresholds of 3-model cascades")
+	f.IntVar(&ef.resamples, "resamples", cascade.DefaultResamples, "bootstrap resamples with --compare")
+	f.BoolVar(&ef.asJSON, "json", false, "print JSON (see the fields in the README)")
+	f.StringVar(&ef.plot, "plot", "", "write the held-out cost-quality plot to this SVG file")
+	f.BoolVar(&ef.compare, "compare", false, "compare the two policy files given as arguments on the held-out rows")
+	return cmd
+}
+
+// check validates the flags; every mistake is a usage error.
+func (ef *evalFlags) check(cmd *cobra.Command) error {
+	split := len(ef.outcomes) > 0
+	given := len(ef.train) > 0 || len(ef.test) > 0
+	switch {
+	case split && given:
+		return usageError("give either --outcomes (split at random) or --train and --test, not both")
+	case !split && !given:
+		return usageError("eval needs outcome tables: --outcomes FILE, or --train FILE --test FILE")
+	case given && (len(ef.train) == 0 || len(ef.test) == 0):
+		return usageError("--train and --test go together; give both, or use --outcomes with --split")
+	case given && cmd.Flags().Changed("split"):
+		return usageError("--split chooses a random split of --outcomes; with --train and --test the split is given")
+	case given && cmd.Flags().Changed("seed") && !ef.compare:
+		return usageError("--seed chooses a random split of --outcomes; with --train and --test the split is given")
+	}
+	if !(ef.split > 0 && ef.split < 1) {
+		return usageError("--split must be in (0, 1), got %v", ef.split)
+	}
+	if cmd.Flags().Changed("target-quality") && !(ef.target > 0 && ef.target <= 1) {
+		return usageError("--target-quality must be in (0, 1], got %v", ef.target)
+	}
+	if ef.maxLength < 1 || ef.maxLength > 3 {
+		return usageError("--max-length must be 1, 2 or 3, got %d", ef.maxLength)
+	}
+	if ef.quantiles < 1 {
+		return usageError("--quantiles must be >= 1, got %d", ef.quantiles)
+	}
+	if ef.resamples < 1 {
+		return usageError("--resamples must be >= 1, got %d", ef.resamples)
+	}
+	if ef.compare && (ef.plot != "" || cmd.Flags().Changed("target-quality")) {
+		return usageError("--plot and --target-quality fit and draw policies; --compare replays two fixed ones")
+	}
+	return nil
+}
+
+// load reads the tables and returns the training and held-out rows.
+func (ef *evalFlags) load(stderr io.Writer) (train, test *cascade.Table, err error) {
+	if len(ef.outcomes) > 0 {
+		all, err := cascade.ReadOutcomeFiles(ef.outcomes...)
+		if err != nil {
+			return nil, nil, reportEvalError(stderr, err)
+		}
+		tr, te, err := cascade.Split(all.Len(), ef.split, ef.seed)
+		if err != nil {
+			return nil, nil, &exitError{code: exitBadInput, msg: fmt.Sprintf("%s: %v", strings.Join(ef.outcomes, ", "), err)}
+		}
+		return all.Subset(tr), all.Subset(te), nil
+	}
+	if train, err = cascade.ReadOutcomeFiles(ef.train...); err != nil {
+		return nil, nil, reportEvalError(stderr, err)
+	}
+	if test, err = cascade.ReadOutcomeFiles(ef.test...); err != nil {
+		return nil, nil, reportEvalError(stderr, err)
+	}
+	return train, test, nil
+}
+
+// reportEvalError prints every problem, one per line, and returns the exit
+// error for bad input.
+func reportEvalError(stderr io.Writer, err error) error {
+	var errs cascade.Errors
+	if errors.As(err, &errs) {
+		for _, e := range errs {
+			fmt.Fprintln(stderr, e.Error())
+		}
+		return &exitError{code: exitBadInput}
+	}
+	return &exitError{code: exitBadInput, msg: err.Error()}
+}
+
+func (ef *evalFlags) options(cmd *cobra.Command) cascade.Options {
+	opt := cascade.Options{MaxLength: ef.maxLength, Quantiles: ef.quantiles}
+	if cmd.Flags().Changed("target-quality") {
+		opt.TargetQuality = ef.target
+	}
+	return opt
+}
+
+type evalPointJSON struct {
+	Model   string  `json:"model"`
+	Quality float64 `json:"quality"`
+	CostUSD float64 `json:"cost_usd"`
+}
+
+type evalBestSingleJSON struct {
+	evalPointJSON
+	MeetsTargetOnTrain bool `json:"meets_target_on_train"`
+}
+
+type evalCascadeJSON struct {
+	Kind            string    `json:"kind"`
+	Models          []string  `json:"models"`
+	Thresholds      []float64 `json:"thresholds"`
+	Quality         float64   `json:"quality"`
+	CostUSD         float64   `json:"cost_usd"`
+	AnsweredByStage []float64 `json:"answered_by_stage"`
+	TrainQuality    float64   `json:"train_quality"`
+	TrainCostUSD    float64   `json:"train_cost_usd"`
+	Feasible        bool      `json:"feasible"`
+	Binds           string    `json:"binds"`
+	Sequences       int       `json:"sequences_searched"`
+}
+
+type evalOracleJSON struct {
+	Quality float64 `json:"quality"`
+	CostUSD float64 `json:"cost_usd"`
+}
+
+type evalSplitJSON struct {
+	TestFraction float64 `json:"test_fraction"`
+	Seed         uint64  `json:"seed"`
+}
+
+type evalJSON struct {
+	TargetQuality     float64            `json:"target_quality"`
+	TargetDefault     bool               `json:"target_default"`
+	TrainRows         int                `json:"train_rows"`
+	TestRows          int                `json:"test_rows"`
+	Split             *evalSplitJSON     `json:"split"`
+	Models            []evalPointJSON    `json:"models"`
+	Strongest         evalPointJSON      `json:"strongest"`
+	BestSingle        evalBestSingleJSON `json:"best_single"`
+	Cascade           evalCascadeJSON    `json:"cascade"`
+	Oracle            evalOracleJSON     `json:"oracle"`
+	SavingVsStrongest float64            `json:"saving_vs_strongest"`
+	QualityVsStrong   float64            `json:"quality_vs_strongest"`
+	Note              string             `json:"note,omitempty"`
+	IgnoredColumns    []string           `json:"ignored_columns"`
+}
+
+func point(m cascade.ModelResult) evalPointJSON {
+	return evalPointJSON{Model: m.Model, Quality: m.Test.Quality, CostUSD: m.Test.CostUSD}
+}
+
+func (ef *evalFlags) runEval(cmd *cobra.Command) error {
+	train, test, err := ef.load(cmd.ErrOrStderr())
+	if err != nil {
+		return err
+	}
+	rep, err := cascade.Run(train, test, ef.options(cmd))
+	if err != nil {
+		return &exitError{code: exitBadInput, msg: err.Error()}
+	}
+	if ef.plot != "" {
+		if err := writePlot(ef.plot, rep); err != nil {
+			return err
+		}
+	}
+	out := cmd.OutOrStdout()
+	if ef.asJSON {
+		j := evalJSON{
+			TargetQuality: rep.Target, TargetDefault: rep.TargetDefault, TrainRows: rep.TrainRows, TestRows: rep.TestRows,
+			Strongest:  point(rep.Strongest),
+			BestSingle: evalBestSingleJSON{evalPointJSON: point(rep.BestSingle), MeetsTargetOnTrain: rep.BestSingle.Train.Quality >= rep.Target-1e-9},
+			Cascade: evalCascadeJSON{
+				Kind: rep.Fit.Policy.Kind(), Models: rep.Fit.Policy.Models, Thresholds: rep.Fit.Policy.Thresholds,
+				Quality: rep.Cascade.Quality, CostUSD: rep.Cascade.CostUSD, AnsweredByStage: rep.Cascade.Answered,
+				TrainQuality: rep.Fit.Train.Quality, TrainCostUSD: rep.Fit.Train.CostUSD,
+				Feasible: rep.Fit.Feasible, Binds: rep.Fit.Binds, Sequences: rep.Fit.Sequences,
+			},
+			Oracle:            evalOracleJSON{Quality: rep.Oracle.Quality, CostUSD: rep.Oracle.CostUSD},
+			SavingVsStrongest: rep.SavingVsStrongest,
+			QualityVsStrong:   rep.Cascade.Quality - rep.Strongest.Test.Quality,
+			Note:              rep.Fit.Note,
+			IgnoredColumns:    append([]string{}, train.Ignored...),
+		}
+		if len(ef.outcomes) > 0 {
+			j.Split = &evalSplitJSON{TestFraction: ef.split, Seed: ef.seed}
+		}
+		if j.Cascade.Thresholds == nil {
+			j.Cascade.Thresholds = []float64{}
+		}
+		for _, m := range rep.Models {
+			j.Models = append(j.Models, point(m))
+		}
+		if err := writeJSON(out, j); err != nil {
+			return err
+		}
+	} else {
+		ef.printReport(out, rep)
+	}
+	if !rep.Fit.Feasible {
+		return &exitError{code: exitInfeasible, msg: fmt.Sprintf("no policy reaches quality %.4g on the training rows (best %.4g); lower --target-quality", rep.Target, rep.Fit.Train.Quality)}
+	}
+	return nil
+}
+
+func writePlot(path string, rep *cascade.Report) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return &exitError{code: exitBadInput, msg: fmt.Sprintf("%s: cannot write the plot: %v", path, unwrapPath(err))}
+	}
+	werr := cascade.WriteSVG(f, rep)
+	if cerr := f.Close(); werr == nil {
+		werr = cerr
+	}
+	if werr != nil {
+		return &exitError{code: exitBadInput, msg: fmt.Sprintf("%s: cannot write the plot: %v", path, werr)}
+	}
+	return nil
+}
+
+func (ef *evalFlags) printReport(out io.Writer, rep *cascade.Report) {
+	if len(ef.outcomes) > 0 {
+		fmt.Fprintf(out, "%d training rows, %d held-out rows (--split %g, --seed %d), %d models\n", rep.TrainRows, rep.TestRows, ef.split, ef.seed, len(rep.Models))
+	} else {
+		fmt.Fprintf(out, "%d training rows (--train), %d held-out rows (--test), %d models\n", rep.TrainRows, rep.TestRows, len(rep.Models))
+	}
+	if rep.TargetDefault {
+		fmt.Fprintf(out, "target quality %.4f (the strongest model's training quality %.4f - %g)\n", rep.Target, rep.Strongest.Train.Quality, cascade.DefaultTargetSlack)
+	} else {
+		fmt.Fprintf(out, "target quality %.4f (--target-quality)\n", rep.Target)
+	}
+	fmt.Fprintf(out, "\nheld-out means per query:\n")
+	tw := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "POLICY\tQUALITY\tCOST/QUERY\tCOST VS STRONGEST\t")
+	ref := rep.Strongest.Test.CostUSD
+	row := func(name string, m cascade.Metrics) {
+		fmt.Fprintf(tw, "%s\t%.4f\t$%s\t%s\t\n", name, m.Quality, usd(m.CostUSD), pct(m.CostUSD, ref))
+	}
+	for _, m := range rep.Models {
+		row("  "+m.Model, m.Test)
+	}
+	row("strongest: "+rep.Strongest.Model, rep.Strongest.Test)
+	bs := "best single: " + rep.BestSingle.Model
+	if rep.BestSingle.Train.Quality < rep.Target-1e-9 {
+		bs += " (none meets the target)"
+	}
+	row(bs, rep.BestSingle.Test)
+	row("fitted "+rep.Fit.Policy.Kind()+": "+strings.Join(rep.Fit.Policy.Models, " -> "), rep.Cascade)
+	row("oracle", rep.Oracle)
+	tw.Flush()
+	p := rep.Fit.Policy
+	fmt.Fprintf(out, "\nfitted policy: %s\n", p)
+	if len(p.Models) > 1 {
+		parts := make([]string, len(rep.Cascade.Answered))
+		for k, a := range rep.Cascade.Answered {
+			parts[k] = fmt.Sprintf("%s %.1f%%", p.Models[k], 100*a)
+		}
+		fmt.Fprintf(out, "  held-out queries answered by: %s\n", strings.Join(parts, ", "))
+	}
+	switch rep.Fit.Binds {
+	case cascade.BindsQuality:
+		fmt.Fprintf(out, "  binds: quality (training quality %.4f >= target %.4f, slack %.2g); cheaper policies fall short\n", rep.Fit.Train.Quality, rep.Target, rep.Fit.Slack)
+	case cascade.BindsNone:
+		fmt.Fprintf(out, "  binds: nothing; the cheapest model already reaches the target on training rows (quality %.4f)\n", rep.Fit.Train.Quality)
+	default:
+		fmt.Fprintf(out, "  binds: infeasible; the best training quality is %.4f, below the target %.4f\n", rep.Fit.Train.Quality, rep.Target)
+	}
+	fmt.Fprintf(out, "  searched %d model sequences, %d threshold settings\n", rep.Fit.Sequences, rep.Fit.Candidates)
+	fmt.Fprintf(out, "saving vs strongest (%s): %.1f%% of its cost per query, at held-out quality %.4f vs %.4f\n",
+		rep.Strongest.Model, 100*rep.SavingVsStrongest, rep.Cascade.Quality, rep.Strongest.Test.Quality)
+	if rep.Fit.Note != "" {
+		fmt.Fprintf(out, "note: %s\n", rep.Fit.Note)
+	}
+	if ef.plot != "" {
+		fmt.Fprintf(out, "plot written to %s\n", ef.plot)
+	}
+}
+
+// pct formats v as a percentage of ref.
+func pct(v, ref float64) string {
+	if ref == 0 {
+		return "-"
+	}
+	return strconv.FormatFloat(100*v/ref, 'f', 1, 64) + "%"
+}
+
+type evalIntervalJSON struct {
+	Estimate float64 `json:"estimate"`
+	Low      float64 `json:"ci_low"`
+	High     float64 `json:"ci_high"`
+}
+
+type evalPolicyJSON struct {
+	File       string    `json:"file"`
+	Name       string    `json:"name"`
+	Kind       string    `json:"kind"`
+	Models     []string  `json:"models"`
+	Thresholds []float64 `json:"thresholds"`
+	Quality    float64   `json:"quality"`
+	CostUSD    float64   `json:"cost_usd"`
+}
+
+type evalCompareJSON struct {
+	TestRows   int              `json:"test_rows"`
+	Split      *evalSplitJSON   `json:"split"`
+	A          evalPolicyJSON   `json:"a"`
+	B          evalPolicyJSON   `json:"b"`
+	Quality    evalIntervalJSON `json:"quality_diff"`
+	CostUSD    evalIntervalJSON `json:"cost_usd_diff"`
+	Resamples  int              `json:"resamples"`
+	Confidence float64          `json:"confidence"`
+	Seed       uint64           `json:"seed"`
+}
+
+func (ef *evalFlags) runCompare(cmd *cobra.Command, pathA, pathB string) error {
+	var pols [2]cascade.Policy
+	for i, path := range []string{pathA, pathB} {
+		p, err := cascade.LoadPolicy(path)
+		if err != nil {
+			return reportEvalError(cmd.ErrOrStderr(), err)
+		}
+		pols[i] = p
+	}
+	_, test, err := ef.load(cmd.ErrOrStderr())
+	if err != nil {
+		return err
+	}
+	for _, p := range pols {
+		if err := cascade.CheckPolicy(test, p); err != nil {
+			return reportEvalError(cmd.ErrOrStderr(), err)
+		}
+	}
+	cmp, err := cascade.Compare(test, pols[0], pols[1], ef.resamples, ef.seed)
+	if err != nil {
+		return &exitError{code: exitBadInput, msg: err.Error()}
+	}
+	out := cmd.OutOrStdout()
+	if ef.asJSON {
+		pj := func(file string, p cascade.Policy, m cascade.Metrics) evalPolicyJSON {
+			thr := p.Thresholds
+			if thr == nil {
+				thr = []float64{}
+			}
+			return evalPolicyJSON{File: file, Name: p.Name, Kind: p.Kind(), Models: p.Models, Thresholds: thr, Quality: m.Quality, CostUSD: m.CostUSD}
+		}
+		j := evalCompareJSON{
+			TestRows: test.Len(),
+			A:        pj(pathA, cmp.A, cmp.MetricsA), B: pj(pathB, cmp.B, cmp.MetricsB),
+			Quality:   evalIntervalJSON{cmp.Quality.Estimate, cmp.Quality.Lo, cmp.Quality.Hi},
+			CostUSD:   evalIntervalJSON{cmp.CostUSD.Estimate, cmp.CostUSD.Lo, cmp.CostUSD.Hi},
+			Resamples: cmp.Resamples, Confidence: cmp.Confidence, Seed: cmp.Seed,
+		}
+		if len(ef.outcomes) > 0 {
+			j.Split = &evalSplitJSON{TestFraction: ef.split, Seed: ef.seed}
+		}
+		return writeJSON(out, j)
+	}
+	fmt.Fprintf(out, "%d held-out rows; paired bootstrap, %d resamples, seed %d\n\n", test.Len(), cmp.Resamples, cmp.Seed)
+	tw := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "POLICY\tQUALITY\tCOST/QUERY\t")
+	fmt.Fprintf(tw, "A  %s\t%.4f\t$%s\t\n", cmp.A, cmp.MetricsA.Quality, usd(cmp.MetricsA.CostUSD))
+	fmt.Fprintf(tw, "B  %s\t%.4f\t$%s\t\n", cmp.B, cmp.MetricsB.Quality, usd(cmp.MetricsB.CostUSD))
+	tw.Flush()
+	fmt.Fprintf(out, "\nB - A, %.0f%% confidence intervals:\n", 100*cmp.Confidence)
+	fmt.Fprintf(out, "  quality     %+.4f  [%+.4f, %+.4f]%s\n", cmp.Quality.Estimate, cmp.Quality.Lo, cmp.Quality.Hi, verdict(cmp.Quality))
+	fmt.Fprintf(out, "  cost/query  %s  [%s, %s]%s\n", signedUSD(cmp.CostUSD.Estimate), signedUSD(cmp.CostUSD.Lo), signedUSD(cmp.CostUSD.Hi), verdict(cmp.CostUSD))
+	return nil
+}
+
+// verdict says whether an interval excludes zero.
+func verdict(iv cascade.Interval) string {
+	switch {
+	case iv.Lo > 0:
+		return "  (B higher)"
+	case iv.Hi < 0:
+		return "  (B lower)"
+	}
+	return "  (no clear difference)"
+}
+
+func signedUSD(v float64) string {
+	if v < 0 {
+		return "-$" + usd(-v)
+	}
+	return "+$" + usd(v)
+}
