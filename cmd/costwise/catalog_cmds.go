@@ -11,10 +11,12 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/costwise/costwise/estimator/catalog"
+	"github.com/costwise/costwise/estimator/learn"
 	"github.com/costwise/costwise/estimator/tokens"
 )
 
@@ -22,11 +24,15 @@ import (
 type catalogFlags struct {
 	files     []string
 	noDefault bool
+	learnFrom string
+	halfLife  time.Duration
 }
 
 func (f *catalogFlags) register(cmd *cobra.Command) {
 	cmd.PersistentFlags().StringArrayVar(&f.files, "catalog", nil, "catalog file to add (TOML or LiteLLM JSON); repeatable, later files override earlier entries field by field")
 	cmd.PersistentFlags().BoolVar(&f.noDefault, "no-default-catalog", false, "leave the embedded default catalog out")
+	cmd.PersistentFlags().StringVar(&f.learnFrom, "learn-from", "", `blend the ledger's observations into the catalog (quality and latency by task and model, weighted by evidence); a ledger path, or "default"`)
+	cmd.PersistentFlags().DurationVar(&f.halfLife, "learn-half-life", 7*24*time.Hour, "with --learn-from: how fast old observations fade")
 }
 
 // load builds the catalog, printing every problem as file:line:col.
@@ -45,7 +51,41 @@ func (f *catalogFlags) load(stderr io.Writer) (*catalog.Catalog, error) {
 	if cat.Len() == 0 {
 		return nil, &exitError{code: exitBadInput, msg: "the catalog is empty: add --catalog FILE or drop --no-default-catalog"}
 	}
+	if f.learnFrom != "" {
+		return f.blend(cat, stderr)
+	}
 	return cat, nil
+}
+
+// blend calibrates the catalog with the ledger's observations: where there
+// is evidence, quality and latency become the learned posterior; each
+// changed number's quality_source says how much came from observations.
+func (f *catalogFlags) blend(cat *catalog.Catalog, stderr io.Writer) (*catalog.Catalog, error) {
+	path := f.learnFrom
+	if path == "default" {
+		path = ""
+	}
+	l, err := openLedger(path)
+	if err != nil {
+		return nil, err
+	}
+	defer l.Close()
+	now := time.Now()
+	rows, err := l.Observations(now.Add(-20 * f.halfLife))
+	if err != nil {
+		return nil, &exitError{code: exitBadInput, msg: err.Error()}
+	}
+	obs := observationsFromRows(rows, "", "")
+	model := learn.Fit(obs, now, learn.Options{HalfLife: f.halfLife, Catalog: cat})
+	blended, sources := model.Blend(cat)
+	changed := 0
+	for _, s := range sources {
+		if s.Origin != learn.FromCatalog {
+			changed++
+		}
+	}
+	fmt.Fprintf(stderr, "learned from %d observations in %s: %d catalog numbers calibrated\n", len(obs), l.Path(), changed)
+	return blended, nil
 }
 
 // lookupModel finds a model or says which ids come close.

@@ -112,6 +112,7 @@ type candidateOut struct {
 	LatencySource string      `json:"latency_source"`
 	Quality       float64     `json:"quality"`
 	QualitySource string      `json:"quality_source"`
+	QualityNote   string      `json:"quality_note"` // the catalog's citation, or how much was learned from the ledger
 }
 
 type reasonOut struct {
@@ -156,7 +157,7 @@ func candidateJSON(ne *estimator.NodeEstimate, c *estimator.Candidate) candidate
 		Calls:        distOut{Mean: ne.Calls.Mean},
 		CostUSD:      fullDist(c.Cost.Dist), MeanMethod: c.Cost.MeanMethod, UnknownPrices: []string{},
 		LatencyS: distOut{Mean: c.LatencyS.Mean, P95: ptr(c.LatencyS.P95)}, LatencySource: c.LatencySource,
-		Quality: c.Quality, QualitySource: c.QualitySource,
+		Quality: c.Quality, QualitySource: c.QualitySource, QualityNote: c.Model.QualitySource[c.QualitySource],
 	}
 	for _, r := range c.Reasons {
 		co.Reasons = append(co.Reasons, reasonOut{Code: string(r.Code), Detail: r.Detail})
