@@ -93,7 +93,7 @@ the training rows (the report is still printed).`,
 	f.IntVar(&ef.maxLength, "max-length", 3, "longest cascade searched (1..3)")
 	f.IntVar(&ef.quantiles, "quantiles", cascade.DefaultQuantiles, "quantile levels of the training confidences tried as thresholds of 3-model cascades")
 	f.IntVar(&ef.resamples, "resamples", cascade.DefaultResamples, "bootstrap resamples with --compare")
-	f.BoolVar(&ef.asJSON, "json", false, "print JSON (see the fields in the README)")
+	f.BoolVar(&ef.asJSON, "json", false, `print JSON {"target_quality", "train_rows", "test_rows", "models", "strongest", "best_single", "cascade", "oracle", "saving_vs_strongest", ...}`)
 	f.StringVar(&ef.plot, "plot", "", "write the held-out cost-quality plot to this SVG file")
 	f.BoolVar(&ef.compare, "compare", false, "compare the two policy files given as arguments on the held-out rows")
 	return cmd

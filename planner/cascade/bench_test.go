@@ -23,11 +23,11 @@ func BenchmarkFit(b *testing.B) {
 			if err != nil || !fit.Feasible {
 				b.Fatalf("fit: %v feasible=%v", err, fit.Feasible)
 			}
-			b.ReportMetric(float64(fit.Candidates), "candidates")
 			b.ResetTimer()
 			for b.Loop() {
 				_, _ = Fit(tab, Options{})
 			}
+			b.ReportMetric(float64(fit.Candidates), "candidates")
 		})
 	}
 }

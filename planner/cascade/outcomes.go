@@ -241,10 +241,10 @@ func ReadOutcomes(name string, r io.Reader) (*Table, error) {
 			case "":
 				continue
 			case "prompt":
-				t.Prompt = append(t.Prompt, cell)
+				t.Prompt = append(t.Prompt, strings.Clone(cell)) // do not pin the whole record
 				continue
 			case "eval_name":
-				t.EvalName = append(t.EvalName, cell)
+				t.EvalName = append(t.EvalName, strings.Clone(cell))
 				continue
 			}
 			v, msg := parseCell(c.field, cell)
