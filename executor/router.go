@@ -1,0 +1,1094 @@
+package executor
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"path"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tmc/langchaingo/llms"
+
+	"github.com/costwise/costwise/estimator"
+	"github.com/costwise/costwise/estimator/catalog"
+	"github.com/costwise/costwise/estimator/tokens"
+	"github.com/costwise/costwise/executor/ledger"
+	"github.com/costwise/costwise/executor/provider"
+	"github.com/costwise/costwise/graph"
+)
+
+// A Router is a langchaingo [llms.Model] that routes every call to the
+// cheapest catalog model meeting the call's route, so that any langchaingo
+// chain or agent runs through costwise.
+//
+// Per call it:
+//
+//  1. flattens the messages into a system prompt and a conversation text
+//     (system messages joined; a single human message is sent as is, a
+//     longer conversation as a "[user]" / "[assistant]" transcript);
+//  2. decides the task kind: the call's metadata key [MetaTask] (see
+//     [WithTask]), else the route's Task, else [ClassifyTask] of the text;
+//  3. picks the route: the one named by [MetaRoute] (see [WithRoute]), else
+//     the first of RouterOptions.Routes whose Task is the call's task, else
+//     RouterOptions.Default;
+//  4. prices every catalog model with [catalog.Price] for the estimated
+//     prompt (o200k_base count, exact for OpenAI tokenizers, times the
+//     model's token ratio otherwise, plus chat framing) and the expected
+//     output (the task's [estimator.DefaultOutputTokens], at most the
+//     call's MaxTokens), keeps those that pass the route (model globs,
+//     providers, quality for the task >= MinQuality, context window, text
+//     input and output, complete prices, a configured provider, JSON mode
+//     when asked, worst-case cost within MaxCostUSD), and builds a ladder:
+//     the cheapest first, then the others by quality, highest first, at
+//     most RouterOptions.MaxRungs rungs;
+//  5. climbs the ladder as the executor does: transient failures are
+//     retried on the same model with exponential backoff and full jitter
+//     (at least Retry-After); then the next rung. An answer rejected by the
+//     route's Validate rule, or not valid JSON in JSON mode, escalates at
+//     once; a context-length error skips to a rung with a larger window; an
+//     authentication error skips the provider's remaining rungs; any other
+//     error moves to the next rung;
+//  6. reserves each attempt's worst-case cost (prompt upper band, output
+//     cap) from the request's budget (MaxCostUSD) and the router's daily
+//     budget before sending it, and settles the actual cost after, so
+//     concurrent calls never overspend either budget by more than the
+//     settlement error of the calls in flight. A rung that no longer fits
+//     what is left of the request's cap is skipped (a cheaper one below
+//     may fit); a call the daily budget refuses ends the request with
+//     [*ErrBudgetExhausted];
+//  7. records the request in the ledger, if a recorder is given.
+//
+// # Ledger
+//
+// Each request is one run of one node, durable as a workflow run: the run
+// is named RouterWorkflowPrefix + the route's name, its node
+// [RouterNodeID] carries the task kind (so the estimator's learn package
+// and the planner's reroute statistics see routed calls like any node), and
+// every attempt is announced before it is sent and recorded after, the
+// accepted one together with the node's result. A request therefore never
+// needs resuming: a crash leaves at most one in-flight call, which
+// [ledger.Ledger.ResumeRun] charges at its reservation like any other.
+// Per-request runs rather than one run per session keep each request's
+// spend, escalations and status separate, and leave nothing open when the
+// process ends.
+//
+// # Daily budget
+//
+// RouterOptions.DailyBudgetNano is enforced per UTC day. On the first call
+// of a day the router reads that day's spend back from the recorder
+// ([RouterRecorder.SpentSince]), so a restarted process continues where
+// the previous one stopped.
+//
+// # Response
+//
+// The answer is the single choice of the [llms.ContentResponse]. Its
+// GenerationInfo holds langchaingo's usual PromptTokens, CompletionTokens
+// and TotalTokens (int) for the accepted call, and the costwise keys
+// [InfoModel] (catalog id), [InfoCostUSD] (float64) and [InfoCostNano]
+// (int64) — what the whole request cost, failed paid attempts included —
+// [InfoEscalations] (int), [InfoAttempts] (int), [InfoTask], [InfoRoute]
+// and, when recorded, [InfoRunID].
+//
+// [Router.Plan] shows the decision (task, route, ladder with predicted
+// and reserved costs, and why every other model was left out) without
+// calling anything.
+//
+// Limits: text only (images, binary parts and tools are refused with an
+// error); stop words are applied to the answer locally (the provider is
+// not asked to stop, so the tokens after a stop word are paid for); a
+// streaming function receives the whole answer as one chunk; one choice
+// per call. A Router is safe for concurrent use.
+type Router struct {
+	cat     *catalog.Catalog
+	clients Clients
+	rec     RouterRecorder
+	opts    RouterOptions
+	def     *route
+	byName  map[string]*route
+	order   []*route
+
+	mu    sync.Mutex
+	rng   *rand.Rand
+	day   time.Time
+	daily *Budget
+}
+
+// Route is a routing policy: which models may answer a call and how much
+// one request may cost.
+type Route struct {
+	// Name identifies the route (WithRoute) and names its ledger runs.
+	Name string
+	// Task is the task kind of the calls this route serves: a call whose
+	// task is Task takes this route, and a call routed here by name without
+	// a task of its own is of this kind. "" serves no task by itself.
+	Task string
+	// MinQuality is the lowest catalog quality score, for the call's task,
+	// that a model may have (0..1). A model without a score for the task or
+	// "default" is admitted only when MinQuality is 0.
+	MinQuality float64
+	// Models are path.Match globs over catalog ids ("openai/*"); empty
+	// admits every model.
+	Models []string
+	// MaxCostUSD caps one request: every attempt, escalations included, is
+	// reserved from it, and a model whose single worst-case call exceeds it
+	// is never tried. 0 = no cap.
+	MaxCostUSD float64
+	// Providers admits only models of these providers; empty admits all.
+	Providers []string
+	// Validate is an optional rule over the answer, in the syntax of a
+	// workflow node's validate (an expr over output, with json_valid, len,
+	// trim, contains, matches ...). A rejected answer escalates.
+	Validate string
+}
+
+// RouterOptions tune a Router.
+type RouterOptions struct {
+	// Default serves calls that name no route and whose task no route of
+	// Routes serves. Its zero value admits every model; its name defaults
+	// to "default".
+	Default Route
+	// Routes are selected by name (WithRoute) or by task.
+	Routes []Route
+	// DailyBudgetNano caps the router's spend per UTC day, in nano-USD;
+	// 0 = none.
+	DailyBudgetNano int64
+	MaxRetries      int           // retries of a transient failure on one model (default 3; negative = none)
+	BackoffBase     time.Duration // first retry delay (default 500 ms), doubled each retry, with full jitter
+	BackoffMax      time.Duration // cap on one delay (default 30 s)
+	MaxRungs        int           // models in a call's ladder (default 3)
+	Seed            uint64        // jitter seed
+	// Now is the clock that decides the budget day (default time.Now).
+	Now func() time.Time
+}
+
+func (o RouterOptions) withDefaults() RouterOptions {
+	if o.MaxRetries < 0 {
+		o.MaxRetries = 0
+	} else if o.MaxRetries == 0 {
+		o.MaxRetries = 3
+	}
+	if o.BackoffBase <= 0 {
+		o.BackoffBase = 500 * time.Millisecond
+	}
+	if o.BackoffMax <= 0 {
+		o.BackoffMax = 30 * time.Second
+	}
+	if o.MaxRungs <= 0 {
+		o.MaxRungs = 3
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Default.Name == "" {
+		o.Default.Name = "default"
+	}
+	return o
+}
+
+// Metadata keys a call may set (llms.WithMetadata, or WithTask/WithRoute).
+const (
+	MetaTask  = "costwise_task"  // the call's task kind, e.g. "code"
+	MetaRoute = "costwise_route" // the name of the route to take
+)
+
+// GenerationInfo keys the Router adds to its answer.
+const (
+	InfoModel       = "costwise_model"         // catalog id of the model that answered (string)
+	InfoCostUSD     = "costwise_cost_usd"      // cost of the whole request in USD (float64)
+	InfoCostNano    = "costwise_cost_nano_usd" // cost of the whole request in nano-USD (int64)
+	InfoEscalations = "costwise_escalations"   // rungs climbed (int)
+	InfoAttempts    = "costwise_attempts"      // provider calls made, retries included (int)
+	InfoTask        = "costwise_task"          // the task kind used (string)
+	InfoRoute       = "costwise_route"         // the route taken (string)
+	InfoRunID       = "costwise_run_id"        // the ledger run of the request (string; absent without a recorder)
+)
+
+// RouterWorkflowPrefix starts the workflow name of every routed request's
+// ledger run; RouterNodeID is the id of its one node.
+const (
+	RouterWorkflowPrefix = "router:"
+	RouterNodeID         = "call"
+)
+
+// WithTask sets the call's task kind (metadata key MetaTask), keeping any
+// other metadata.
+func WithTask(task string) llms.CallOption { return withMeta(MetaTask, task) }
+
+// WithRoute names the route a call takes (metadata key MetaRoute), keeping
+// any other metadata.
+func WithRoute(name string) llms.CallOption { return withMeta(MetaRoute, name) }
+
+func withMeta(key, value string) llms.CallOption {
+	return func(o *llms.CallOptions) {
+		m := make(map[string]any, len(o.Metadata)+1)
+		for k, v := range o.Metadata {
+			m[k] = v
+		}
+		m[key] = value
+		o.Metadata = m
+	}
+}
+
+// RoutedCall describes a request about to be recorded.
+type RoutedCall struct {
+	Route        string
+	Task         string
+	PredictedUSD float64 // expected cost on the first rung
+	BudgetNano   int64   // the route's per-request cap (0 = none)
+}
+
+// RouterRecorder persists routed requests: a Recorder for the attempts and
+// the node, plus the run around them and the day's spend. Every method must
+// be durable when it returns. [LedgerRecorder] implements it.
+type RouterRecorder interface {
+	Recorder
+	// CreateCall records a new one-node run for a request and returns its id.
+	CreateCall(c RoutedCall) (runID string, err error)
+	// FinishRun sets the run's final status (StatusSucceeded, StatusFailed
+	// or StatusBudgetExhausted).
+	FinishRun(runID, status string) error
+	// SpentSince returns what routed requests created at or after since
+	// have spent, in nano-USD.
+	SpentSince(since time.Time) (int64, error)
+}
+
+// CreateCall records a routed request as a run of one node.
+func (r LedgerRecorder) CreateCall(c RoutedCall) (string, error) {
+	inputs, err := json.Marshal(map[string]string{"route": c.Route, "task": c.Task})
+	if err != nil {
+		return "", err
+	}
+	return r.L.CreateRun(ledger.NewRun{WorkflowName: RouterWorkflowPrefix + c.Route, WorkflowFile: "(router)",
+		Inputs: inputs, PredictedMeanUSD: c.PredictedUSD, BudgetMaxNano: c.BudgetNano,
+		Nodes: []ledger.PlannedNode{{ID: RouterNodeID, Task: c.Task, PredictedCostUSD: c.PredictedUSD}}})
+}
+
+// FinishRun sets a run's final status.
+func (r LedgerRecorder) FinishRun(runID, status string) error {
+	return r.L.FinishRun(runID, ledger.RunStatus(status))
+}
+
+// SpentSince sums the spend of the router's runs created at or after since.
+// It reads every run summary: call it rarely (the Router does once a day).
+func (r LedgerRecorder) SpentSince(since time.Time) (int64, error) {
+	runs, err := r.L.Runs(0)
+	if err != nil {
+		return 0, err
+	}
+	var sum int64
+	for _, s := range runs {
+		if strings.HasPrefix(s.WorkflowName, RouterWorkflowPrefix) && !s.CreatedAt.Before(since) {
+			sum += s.SpentNano
+		}
+	}
+	return sum, nil
+}
+
+var _ RouterRecorder = LedgerRecorder{}
+
+// route is a Route with its rule compiled.
+type route struct {
+	Route
+	validate *OutputRule
+	capNano  int64
+}
+
+// NewRouter returns a router over the catalog's models, calling providers
+// through clients. rec may be nil (nothing is persisted; the daily budget
+// then starts at 0 in each process). It checks every route and names the
+// route and field of any mistake.
+func NewRouter(cat *catalog.Catalog, clients Clients, rec RouterRecorder, opts RouterOptions) (*Router, error) {
+	if cat == nil || clients == nil {
+		return nil, errors.New("router: a catalog and provider clients are required")
+	}
+	if opts.DailyBudgetNano < 0 {
+		return nil, fmt.Errorf("router: daily budget %d nano-USD is negative; use 0 for none", opts.DailyBudgetNano)
+	}
+	opts = opts.withDefaults()
+	r := &Router{cat: cat, clients: clients, rec: rec, opts: opts, byName: map[string]*route{},
+		rng: rand.New(rand.NewPCG(opts.Seed, 17))}
+	var err error
+	if r.def, err = r.compile(opts.Default, "default route"); err != nil {
+		return nil, err
+	}
+	r.byName[r.def.Name] = r.def
+	for i, rt := range opts.Routes {
+		c, err := r.compile(rt, fmt.Sprintf("routes[%d]", i))
+		if err != nil {
+			return nil, err
+		}
+		if _, dup := r.byName[c.Name]; dup {
+			return nil, fmt.Errorf("router: routes[%d]: name %q is used twice; give each route its own name", i, c.Name)
+		}
+		r.byName[c.Name] = c
+		r.order = append(r.order, c)
+	}
+	return r, nil
+}
+
+func (r *Router) compile(rt Route, where string) (*route, error) {
+	bad := func(field, format string, a ...any) error {
+		return fmt.Errorf("router: %s %q: %s: %s", where, rt.Name, field, fmt.Sprintf(format, a...))
+	}
+	if strings.TrimSpace(rt.Name) == "" {
+		return nil, fmt.Errorf("router: %s: name is empty; name every route", where)
+	}
+	if rt.Task != "" && !r.knownTask(rt.Task) {
+		return nil, bad("task", "unknown task kind %q; use one of %s", rt.Task, strings.Join(catalog.TaskKinds, ", "))
+	}
+	if !(rt.MinQuality >= 0 && rt.MinQuality <= 1) {
+		return nil, bad("min_quality", "%v is not between 0 and 1", rt.MinQuality)
+	}
+	if !(rt.MaxCostUSD >= 0) || math.IsInf(rt.MaxCostUSD, 0) {
+		return nil, bad("max_cost_usd", "%v is not a finite amount >= 0; use 0 for no cap", rt.MaxCostUSD)
+	}
+	for i, g := range rt.Models {
+		if _, err := path.Match(g, ""); err != nil {
+			return nil, bad(fmt.Sprintf("models[%d]", i), "bad glob %q: %v", g, err)
+		}
+	}
+	c := &route{Route: rt, capNano: int64(math.Round(rt.MaxCostUSD * 1e9))}
+	if rt.Validate != "" {
+		v, err := CompileOutputRule(rt.Validate)
+		if err != nil {
+			return nil, bad("validate", "does not compile: %v", err)
+		}
+		c.validate = v
+	}
+	return c, nil
+}
+
+// knownTask reports whether the task is a standard kind or one the catalog
+// scores.
+func (r *Router) knownTask(task string) bool {
+	if slices.Contains(catalog.TaskKinds, task) {
+		return true
+	}
+	for _, m := range r.cat.Models() {
+		if _, ok := m.Quality[task]; ok {
+			return true
+		}
+	}
+	return false
+}
+
+// RouteCandidate is one rung of a call's ladder.
+type RouteCandidate struct {
+	Model        string  // catalog id
+	Provider     string  // provider name
+	Quality      float64 // catalog score for the call's task
+	InputTokens  int64   // estimated prompt tokens for this model, framing included
+	MaxTokens    int     // output cap sent with the call
+	PredictedUSD float64 // expected cost: estimated prompt, expected output
+	ReserveNano  int64   // worst case reserved before the call: prompt upper band, MaxTokens
+
+	model *catalog.Model
+}
+
+// RouteRejection says why a catalog model is not in a call's ladder.
+type RouteRejection struct {
+	Model  string
+	Reason string // short code: models, providers, deprecated, modality, quality, context_window, unpriced, cap, provider_unavailable, json_mode, pinned, tokenizer
+	Detail string
+}
+
+// RoutePlan is the routing decision for one call.
+type RoutePlan struct {
+	Route          string
+	Task           string
+	TaskSource     string // "metadata", "route" or "heuristic"
+	PromptTokens   int    // o200k_base tokens of the flattened system and conversation
+	ExpectedOutput int    // output tokens the ranking assumes
+	CapNano        int64  // the route's per-request cap (0 = none)
+	Ladder         []RouteCandidate
+	Rejected       []RouteRejection
+}
+
+// Plan returns the routing decision GenerateContent would take for these
+// messages and options, without calling anything.
+func (r *Router) Plan(messages []llms.MessageContent, options ...llms.CallOption) (*RoutePlan, error) {
+	rc, err := r.prepare(messages, options)
+	if err != nil {
+		return nil, err
+	}
+	return rc.plan, nil
+}
+
+// routedCall is one prepared call.
+type routedCall struct {
+	plan         *RoutePlan
+	route        *route
+	system, text string
+	co           llms.CallOptions
+}
+
+func (r *Router) prepare(messages []llms.MessageContent, options []llms.CallOption) (*routedCall, error) {
+	var co llms.CallOptions
+	for _, o := range options {
+		if o != nil {
+			o(&co)
+		}
+	}
+	switch {
+	case len(co.Tools) > 0 || len(co.Functions) > 0:
+		return nil, errors.New("router: tools and functions are not supported; the router sends text prompts only")
+	case co.N > 1 || co.CandidateCount > 1:
+		return nil, errors.New("router: one choice per call only; leave N and CandidateCount unset")
+	case co.MaxTokens < 0:
+		return nil, fmt.Errorf("router: max tokens %d is negative", co.MaxTokens)
+	}
+	system, text, err := flatten(messages)
+	if err != nil {
+		return nil, err
+	}
+	task, err := metaString(co.Metadata, MetaTask)
+	if err != nil {
+		return nil, err
+	}
+	routeName, err := metaString(co.Metadata, MetaRoute)
+	if err != nil {
+		return nil, err
+	}
+	var rt *route
+	if routeName != "" {
+		var ok bool
+		if rt, ok = r.byName[routeName]; !ok {
+			return nil, fmt.Errorf("router: metadata %s names route %q, which is not configured; routes: %s", MetaRoute, routeName, r.routeNames())
+		}
+	}
+	source := "metadata"
+	switch {
+	case task != "":
+		if !r.knownTask(task) {
+			return nil, fmt.Errorf("router: metadata %s is %q, an unknown task kind; use one of %s", MetaTask, task, strings.Join(catalog.TaskKinds, ", "))
+		}
+	case rt != nil && rt.Task != "":
+		task, source = rt.Task, "route"
+	default:
+		task, source = ClassifyTask(system+"\n"+text), "heuristic"
+	}
+	if rt == nil {
+		rt = r.def
+		for _, c := range r.order {
+			if c.Task == task {
+				rt = c
+				break
+			}
+		}
+	}
+	plan, err := r.rank(rt, task, system, text, &co)
+	if err != nil {
+		return nil, err
+	}
+	plan.TaskSource = source
+	return &routedCall{plan: plan, route: rt, system: system, text: text, co: co}, nil
+}
+
+func (r *Router) routeNames() string {
+	names := make([]string, 0, len(r.byName))
+	for n := range r.byName {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return strings.Join(names, ", ")
+}
+
+func metaString(meta map[string]any, key string) (string, error) {
+	v, ok := meta[key]
+	if !ok || v == nil {
+		return "", nil
+	}
+	s, ok := v.(string)
+	if !ok {
+		return "", fmt.Errorf("router: metadata %s is a %T; give a string", key, v)
+	}
+	return strings.TrimSpace(s), nil
+}
+
+// flatten turns langchaingo messages into a system prompt and a user text.
+func flatten(messages []llms.MessageContent) (system, text string, err error) {
+	type turn struct{ role, text string }
+	var sys []string
+	var turns []turn
+	for i, m := range messages {
+		var b strings.Builder
+		for j, p := range m.Parts {
+			switch p := p.(type) {
+			case llms.TextContent:
+				b.WriteString(p.Text)
+			case llms.ToolCallResponse:
+				b.WriteString(p.Content)
+			default:
+				return "", "", fmt.Errorf("router: message %d part %d is %T; the router sends text only", i, j, p)
+			}
+		}
+		switch m.Role {
+		case llms.ChatMessageTypeSystem:
+			sys = append(sys, b.String())
+		case llms.ChatMessageTypeAI:
+			turns = append(turns, turn{"assistant", b.String()})
+		case llms.ChatMessageTypeTool, llms.ChatMessageTypeFunction:
+			turns = append(turns, turn{"tool", b.String()})
+		default:
+			turns = append(turns, turn{"user", b.String()})
+		}
+	}
+	system = strings.Join(sys, "\n\n")
+	switch {
+	case len(turns) == 0:
+		return "", "", errors.New("router: no user message to send")
+	case len(turns) == 1 && turns[0].role == "user":
+		text = turns[0].text
+	default:
+		parts := make([]string, len(turns))
+		for i, t := range turns {
+			parts[i] = "[" + t.role + "]\n" + t.text
+		}
+		text = strings.Join(parts, "\n\n")
+	}
+	if strings.TrimSpace(text) == "" {
+		return "", "", errors.New("router: the messages hold no text to send")
+	}
+	return system, text, nil
+}
+
+// rank prices every catalog model for the call and builds its ladder.
+func (r *Router) rank(rt *route, task, system, text string, co *llms.CallOptions) (*RoutePlan, error) {
+	full := system + "\n" + text
+	n200, err := tokens.Count(tokens.O200kBase, full)
+	if err != nil {
+		return nil, fmt.Errorf("router: counting the prompt: %w", err)
+	}
+	mean, ok := estimator.DefaultOutputTokens[task]
+	if !ok {
+		mean = estimator.DefaultOutputTokens[graph.TaskDefault]
+	}
+	expected := int64(math.Ceil(mean))
+	outCap := int64(math.Ceil(4 * mean)) // twice the task's p95 (2 x mean), as the executor reserves
+	if co.MaxTokens > 0 {
+		outCap = int64(co.MaxTokens)
+		expected = min(expected, outCap)
+	}
+	plan := &RoutePlan{Route: rt.Name, Task: task, PromptTokens: n200, ExpectedOutput: int(expected), CapNano: rt.capNano}
+	exact := map[tokens.Encoding]int{tokens.O200kBase: n200}
+	var cands []RouteCandidate
+	for _, m := range r.cat.Models() {
+		c, reason, detail := r.admit(rt, m, task, co, full, exact, n200, expected, outCap)
+		if reason != "" {
+			plan.Rejected = append(plan.Rejected, RouteRejection{Model: m.ID, Reason: reason, Detail: detail})
+			continue
+		}
+		cands = append(cands, c)
+	}
+	if len(cands) == 0 {
+		return nil, noCandidate(plan)
+	}
+	sort.SliceStable(cands, func(i, j int) bool {
+		a, b := cands[i], cands[j]
+		if a.PredictedUSD != b.PredictedUSD {
+			return a.PredictedUSD < b.PredictedUSD
+		}
+		if a.Quality != b.Quality {
+			return a.Quality > b.Quality
+		}
+		return a.Model < b.Model
+	})
+	rest := slices.Clone(cands[1:])
+	sort.SliceStable(rest, func(i, j int) bool {
+		a, b := rest[i], rest[j]
+		if a.Quality != b.Quality {
+			return a.Quality > b.Quality
+		}
+		if a.PredictedUSD != b.PredictedUSD {
+			return a.PredictedUSD < b.PredictedUSD
+		}
+		return a.Model < b.Model
+	})
+	plan.Ladder = append([]RouteCandidate{cands[0]}, rest[:min(len(rest), r.opts.MaxRungs-1)]...)
+	return plan, nil
+}
+
+// admit prices model m for the call, or says why it is not a candidate.
+func (r *Router) admit(rt *route, m *catalog.Model, task string, co *llms.CallOptions, full string,
+	exact map[tokens.Encoding]int, n200 int, expected, outCap int64) (RouteCandidate, string, string) {
+	var none RouteCandidate
+	if co.Model != "" && co.Model != m.ID && co.Model != apiName(m) {
+		return none, "pinned", "the call asks for model " + co.Model
+	}
+	if len(rt.Models) > 0 && !slices.ContainsFunc(rt.Models, func(g string) bool { ok, _ := path.Match(g, m.ID); return ok }) {
+		return none, "models", "not matched by " + strings.Join(rt.Models, ", ")
+	}
+	if len(rt.Providers) > 0 && !slices.Contains(rt.Providers, m.Provider) {
+		return none, "providers", "provider " + m.Provider + " is not in " + strings.Join(rt.Providers, ", ")
+	}
+	if m.Deprecated {
+		return none, "deprecated", "marked deprecated in the catalog"
+	}
+	if (len(m.Modalities) > 0 && !m.HasModality("text")) || (len(m.OutputModalities) > 0 && !slices.Contains(m.OutputModalities, "text")) {
+		return none, "modality", "does not take and give text"
+	}
+	if co.JSONMode && !m.JSONMode {
+		return none, "json_mode", "the call asks for JSON mode, which the catalog does not list for this model"
+	}
+	// Prompt tokens: exact for a published tokenizer, else o200k x ratio
+	// with the provider's band.
+	var in tokens.TokenCount
+	if enc := tokens.Encoding(m.Tokenizer); enc != "" {
+		n, ok := exact[enc]
+		if !ok {
+			var err error
+			if n, err = tokens.Count(enc, full); err != nil {
+				return none, "tokenizer", err.Error()
+			}
+			exact[enc] = n
+		}
+		in = tokens.TokenCount{Tokens: n, Exact: true}
+	} else {
+		rule := tokens.RuleForProvider(m.Provider)
+		if m.TokenRatio > 0 {
+			rule.Ratio = m.TokenRatio
+		}
+		in = tokens.TokenCount{Tokens: int(math.Ceil(float64(n200)*rule.Ratio - 1e-9)), RelErr: rule.RelErr}
+	}
+	inTok, inHigh := int64(in.Tokens)+chatFraming, int64(in.High())+chatFraming
+	out := outCap
+	if m.MaxOutputTokens > 0 {
+		out = min(out, m.MaxOutputTokens)
+	}
+	exp := min(expected, out)
+	if m.ContextWindow > 0 {
+		if inTok+exp > m.ContextWindow {
+			return none, "context_window", fmt.Sprintf("about %d prompt + %d output tokens exceed its %d-token window", inTok, exp, m.ContextWindow)
+		}
+		out = max(1, min(out, m.ContextWindow-inHigh))
+	}
+	q, ok := m.QualityFor(task)
+	if ok && inTok > estimator.LongContextTokens {
+		if lc, ok := m.QualityFor(graph.TaskLongContext); ok && lc < q {
+			q = lc
+		}
+	}
+	switch {
+	case !ok && rt.MinQuality > 0:
+		return none, "quality", fmt.Sprintf("no quality score for %s or default (min_quality %v)", task, rt.MinQuality)
+	case q < rt.MinQuality:
+		return none, "quality", fmt.Sprintf("quality %.2f for %s is below min_quality %v", q, task, rt.MinQuality)
+	}
+	cost := catalog.Price(m, catalog.Usage{InputTokens: inTok, OutputTokens: exp})
+	if !cost.Complete() {
+		return none, "unpriced", "unknown price for " + unknownList(cost)
+	}
+	reserve := catalog.Price(m, catalog.Usage{InputTokens: inHigh, OutputTokens: out}).NanoUSD()
+	if rt.capNano > 0 && reserve > rt.capNano {
+		return none, "cap", fmt.Sprintf("a call may cost up to $%.6f, above max_cost_usd %v", nanoToUSD(reserve), rt.MaxCostUSD)
+	}
+	if _, err := r.clients.Client(m.Provider); err != nil {
+		return none, "provider_unavailable", err.Error()
+	}
+	return RouteCandidate{Model: m.ID, Provider: m.Provider, Quality: q, InputTokens: inTok, MaxTokens: int(out),
+		PredictedUSD: cost.TotalUSD, ReserveNano: reserve, model: m}, "", ""
+}
+
+// noCandidate explains an empty ladder: counts by reason and an example.
+func noCandidate(p *RoutePlan) error {
+	if len(p.Rejected) == 0 {
+		return fmt.Errorf("router: route %q, task %s: the catalog has no models", p.Route, p.Task)
+	}
+	type agg struct {
+		n       int
+		example RouteRejection
+	}
+	by := map[string]*agg{}
+	var keys []string
+	for _, x := range p.Rejected {
+		a := by[x.Reason]
+		if a == nil {
+			a = &agg{example: x}
+			by[x.Reason] = a
+			keys = append(keys, x.Reason)
+		}
+		a.n++
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		return by[keys[i]].n > by[keys[j]].n || (by[keys[i]].n == by[keys[j]].n && keys[i] < keys[j])
+	})
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		a := by[k]
+		parts[i] = fmt.Sprintf("%d by %s (e.g. %s: %s)", a.n, k, a.example.Model, a.example.Detail)
+	}
+	return fmt.Errorf("router: route %q, task %s: no catalog model qualifies; rejected %s. Loosen the route (models, providers, min_quality, max_cost_usd) or configure more providers",
+		p.Route, p.Task, strings.Join(parts, "; "))
+}
+
+var (
+	codeFenceRE = regexp.MustCompile("```")
+	codeLineRE  = regexp.MustCompile(`(?m)^\s*(def |func |class |import |package |#include|public static|fn |const \w+ = |SELECT .+ FROM )`)
+	codeWordsRE = regexp.MustCompile(`\b(refactor|stack ?trace|traceback|compile error|unit tests?|write (a|the) (function|program|script|class|method)|regex|regular expression|sql query|segfault|debug this|golang|python|javascript|typescript|rust code)\b`)
+	classifyRE  = regexp.MustCompile(`\b(classify|classification|categori[sz]e|label (this|the|each)|which (category|label)|sentiment|is this (spam|positive|negative)|answer (only )?(with )?yes or no)\b`)
+	summaryRE   = regexp.MustCompile(`\b(summari[sz]e|summary|tl;?dr|key points)\b`)
+	extractRE   = regexp.MustCompile(`\b(extract|pull out|list (all|every) (the )?(names|dates|entities|emails))\b`)
+)
+
+// longContextBytes is the prompt size, in bytes, above which ClassifyTask
+// says long_context: estimator.LongContextTokens at about 4 bytes a token.
+const longContextBytes = 4 * estimator.LongContextTokens
+
+// ClassifyTask guesses a prompt's task kind with plain rules, until a
+// trained prompt classifier exists: a prompt over about
+// estimator.LongContextTokens tokens is long_context; a code fence, a line
+// that starts like code, or coding words give code; "classify", "label",
+// "categorize", "sentiment" ... give classification; "summarize", "tl;dr"
+// give summarization; "extract" gives extraction; anything else is
+// default.
+func ClassifyTask(prompt string) string {
+	if len(prompt) > longContextBytes {
+		return graph.TaskLongContext
+	}
+	lower := strings.ToLower(prompt)
+	switch {
+	case codeFenceRE.MatchString(prompt) || codeLineRE.MatchString(prompt) || codeWordsRE.MatchString(lower):
+		return graph.TaskCode
+	case classifyRE.MatchString(lower):
+		return graph.TaskClassification
+	case summaryRE.MatchString(lower):
+		return graph.TaskSummarization
+	case extractRE.MatchString(lower):
+		return graph.TaskExtraction
+	}
+	return graph.TaskDefault
+}
+
+// Call implements llms.Model for a single text prompt.
+func (r *Router) Call(ctx context.Context, prompt string, options ...llms.CallOption) (string, error) {
+	return llms.GenerateFromSinglePrompt(ctx, r, prompt, options...)
+}
+
+// GenerateContent implements llms.Model: it routes the call (see Router),
+// runs it through the ladder and returns the answer with its cost in
+// GenerationInfo.
+func (r *Router) GenerateContent(ctx context.Context, messages []llms.MessageContent, options ...llms.CallOption) (*llms.ContentResponse, error) {
+	rc, err := r.prepare(messages, options)
+	if err != nil {
+		return nil, err
+	}
+	return r.execute(ctx, rc)
+}
+
+var _ llms.Model = (*Router)(nil)
+
+// errRouterInvalid is an answer the route's rule or JSON mode rejected.
+var errRouterInvalid = errors.New("invalid output")
+
+// execute climbs the call's ladder and records the request.
+func (r *Router) execute(ctx context.Context, rc *routedCall) (*llms.ContentResponse, error) {
+	daily, err := r.dailyBudget()
+	if err != nil {
+		return nil, err
+	}
+	p := rc.plan
+	reqBudget := NewBudget(rc.route.capNano, 0)
+	var runID string
+	if r.rec != nil {
+		if runID, err = r.rec.CreateCall(RoutedCall{Route: p.Route, Task: p.Task, PredictedUSD: p.Ladder[0].PredictedUSD, BudgetNano: rc.route.capNano}); err != nil {
+			return nil, fmt.Errorf("router: ledger: %w", err)
+		}
+		if err := r.rec.StartNode(runID, RouterNodeID); err != nil {
+			return nil, fmt.Errorf("router: ledger: %w", err)
+		}
+	}
+	nr := &NodeResult{ID: RouterNodeID}
+	var (
+		answer     string
+		finish     string
+		lastErr    error
+		tooLongFor int64
+		tried      int
+		authFailed = map[string]bool{}
+	)
+	for _, cand := range p.Ladder {
+		m := cand.model
+		if authFailed[m.Provider] || (tooLongFor > 0 && m.ContextWindow > 0 && m.ContextWindow <= tooLongFor) {
+			continue
+		}
+		if tried > 0 {
+			nr.Escalations++
+		}
+		tried++
+		answer, finish, err = r.try(ctx, rc, cand, nr, reqBudget, daily, runID)
+		if err == nil {
+			nr.Model = m.ID
+			break
+		}
+		lastErr = err
+		var capErr *errRequestCap
+		var be *ErrBudgetExhausted
+		var fe *fatalError
+		if errors.As(err, &capErr) {
+			continue // a cheaper rung may still fit the request's cap
+		}
+		if errors.As(err, &be) || errors.As(err, &fe) || ctx.Err() != nil {
+			break
+		}
+		switch {
+		case errors.Is(err, provider.ErrAuth):
+			authFailed[m.Provider] = true
+		case errors.Is(err, provider.ErrContextLength):
+			tooLongFor = max(m.ContextWindow, 1)
+		}
+	}
+	status := StatusSucceeded
+	nr.Status, nr.Output = NodeSucceeded, answer
+	var be *ErrBudgetExhausted
+	var fe *fatalError
+	switch {
+	case nr.Model != "":
+		lastErr = nil
+	case lastErr == nil:
+		lastErr = errors.New("every model of the ladder was skipped after authentication or context-length errors")
+		fallthrough
+	default:
+		nr.Status, nr.Output, status = NodeFailed, "", StatusFailed
+		if errors.As(lastErr, &be) {
+			status = StatusBudgetExhausted
+		}
+	}
+	if r.rec != nil && !errors.As(lastErr, &fe) {
+		if err := r.rec.FinishNode(runID, nr, nr.final, nr.finalSeq); err != nil {
+			return nil, fmt.Errorf("router: ledger: %w", err)
+		}
+		if err := r.rec.FinishRun(runID, status); err != nil {
+			return nil, fmt.Errorf("router: ledger: %w", err)
+		}
+	}
+	if lastErr != nil {
+		switch {
+		case errors.As(lastErr, &be), errors.As(lastErr, &fe):
+			return nil, fmt.Errorf("router: route %q: %w", p.Route, lastErr)
+		}
+		return nil, fmt.Errorf("router: route %q: every model of the ladder failed; last: %w", p.Route, lastErr)
+	}
+	final := nr.Attempts[len(nr.Attempts)-1]
+	u := final.Usage
+	prompt := u.PromptTokens()
+	completion := u.OutputTokens + u.ReasoningTokens + u.AudioOutputTokens
+	info := map[string]any{
+		"PromptTokens":     int(prompt),
+		"CompletionTokens": int(completion),
+		"TotalTokens":      int(prompt + completion),
+		"ReasoningTokens":  int(u.ReasoningTokens),
+		InfoModel:          nr.Model,
+		InfoCostNano:       nr.CostNano,
+		InfoCostUSD:        nanoToUSD(nr.CostNano),
+		InfoEscalations:    nr.Escalations,
+		InfoAttempts:       len(nr.Attempts),
+		InfoTask:           p.Task,
+		InfoRoute:          p.Route,
+	}
+	if runID != "" {
+		info[InfoRunID] = runID
+	}
+	if f := rc.co.StreamingFunc; f != nil {
+		if err := f(ctx, []byte(answer)); err != nil {
+			return nil, fmt.Errorf("router: streaming function: %w", err)
+		}
+	}
+	return &llms.ContentResponse{Choices: []*llms.ContentChoice{{Content: answer, StopReason: finish, GenerationInfo: info}}}, nil
+}
+
+// dailyBudget returns today's budget (nil when there is no daily budget),
+// starting a new one, from the recorder's spend, when the UTC day changes.
+func (r *Router) dailyBudget() (*Budget, error) {
+	if r.opts.DailyBudgetNano <= 0 {
+		return nil, nil
+	}
+	now := r.opts.Now().UTC()
+	day := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.daily != nil && r.day.Equal(day) {
+		return r.daily, nil
+	}
+	var spent int64
+	if r.rec != nil {
+		var err error
+		if spent, err = r.rec.SpentSince(day); err != nil {
+			return nil, fmt.Errorf("router: reading today's spend from the ledger: %w", err)
+		}
+	}
+	r.day, r.daily = day, NewBudget(r.opts.DailyBudgetNano, spent)
+	return r.daily, nil
+}
+
+// errRequestCap is a call that does not fit in what is left of the
+// request's own cap: a cheaper rung further down may still fit.
+type errRequestCap struct{ err error }
+
+func (e *errRequestCap) Error() string { return "per-request cap: " + e.err.Error() }
+func (e *errRequestCap) Unwrap() error { return e.err }
+
+// reserveBoth holds amount in the request's and the day's budgets.
+func reserveBoth(req, daily *Budget, amount int64) (settle func(int64), err error) {
+	a, err := req.Reserve(amount)
+	if err != nil {
+		return nil, &errRequestCap{err}
+	}
+	if daily == nil {
+		return a.Settle, nil
+	}
+	b, err := daily.Reserve(amount)
+	if err != nil {
+		a.Settle(0)
+		return nil, fmt.Errorf("daily budget: %w", err)
+	}
+	return func(actual int64) { a.Settle(actual); b.Settle(actual) }, nil
+}
+
+// try calls one rung, retrying transient failures with backoff.
+func (r *Router) try(ctx context.Context, rc *routedCall, cand RouteCandidate, nr *NodeResult, req, daily *Budget, runID string) (string, string, error) {
+	m := cand.model
+	client, err := r.clients.Client(m.Provider)
+	if err != nil {
+		return "", "", err
+	}
+	var temp *float64
+	if t := rc.co.Temperature; t != 0 {
+		temp = &t
+	}
+	for try := 0; ; try++ {
+		settle, err := reserveBoth(req, daily, cand.ReserveNano)
+		if err != nil {
+			at := Attempt{Node: RouterNodeID, Iteration: 1, Model: m.ID, Provider: m.Provider, Outcome: OutcomeBudget, Reason: err.Error(), Started: time.Now()}
+			if rerr := r.record(nr, runID, 0, &at); rerr != nil {
+				return "", "", rerr
+			}
+			return "", "", err
+		}
+		start := time.Now()
+		at := Attempt{Node: RouterNodeID, Iteration: 1, Model: m.ID, Provider: m.Provider, Started: start}
+		var seq int64
+		if r.rec != nil {
+			if seq, err = r.rec.BeginAttempt(runID, &at, cand.ReserveNano); err != nil {
+				settle(0)
+				return "", "", &fatalError{msg: "ledger: " + err.Error()}
+			}
+		}
+		resp, callErr := client.Call(ctx, provider.Request{Model: apiName(m), System: rc.system, Prompt: rc.text,
+			MaxTokens: cand.MaxTokens, JSON: rc.co.JSONMode, Temperature: temp})
+		at.Latency = time.Since(start)
+		if resp.Latency > 0 {
+			at.Latency = resp.Latency
+		}
+		text := resp.Text
+		if callErr == nil {
+			text = applyStop(text, rc.co.StopWords)
+			at.Outcome, at.Usage, at.UsageReported, at.MayHaveBilled = OutcomeOK, resp.Usage, resp.UsageReported, true
+			c := catalog.Price(m, resp.Usage)
+			at.CostNano = c.NanoUSD()
+			if !resp.UsageReported {
+				at.Reason = "provider returned no usage: tokens counted locally, cost estimated"
+			}
+			if !c.Complete() {
+				at.Reason = strings.TrimSpace(at.Reason + " unpriced components: " + unknownList(c))
+			}
+			if why := rc.check(text); why != "" {
+				at.Outcome, at.Reason, callErr = OutcomeInvalid, why, fmt.Errorf("%w: %s", errRouterInvalid, why)
+			}
+		} else {
+			at.Outcome, at.Reason = classify(callErr)
+			at.MayHaveBilled = mayHaveBilled(callErr)
+		}
+		settle(at.CostNano)
+		if callErr == nil {
+			r.keep(nr, seq, at)
+			return text, resp.FinishReason, nil
+		}
+		if err := r.record(nr, runID, seq, &at); err != nil {
+			return "", "", err
+		}
+		if errors.Is(callErr, errRouterInvalid) || !provider.Retryable(callErr) || try >= r.opts.MaxRetries || ctx.Err() != nil {
+			return "", "", callErr
+		}
+		if err := r.sleep(ctx, try, provider.RetryAfter(callErr)); err != nil {
+			return "", "", callErr
+		}
+	}
+}
+
+// check applies the route's rule and JSON mode to an answer; it returns
+// why the answer is rejected, or "".
+func (rc *routedCall) check(out string) string {
+	if rc.co.JSONMode && !json.Valid([]byte(strings.TrimSpace(out))) {
+		return "JSON mode: the answer is not valid JSON"
+	}
+	if v := rc.route.validate; v != nil {
+		ok, err := v.Check(out, 1)
+		switch {
+		case err != nil:
+			return "validate rule failed: " + err.Error()
+		case !ok:
+			return fmt.Sprintf("validate rule %s is false", v)
+		}
+	}
+	return ""
+}
+
+// applyStop cuts the answer at the first stop word.
+func applyStop(text string, stops []string) string {
+	cut := len(text)
+	for _, s := range stops {
+		if s == "" {
+			continue
+		}
+		if i := strings.Index(text, s); i >= 0 && i < cut {
+			cut = i
+		}
+	}
+	return text[:cut]
+}
+
+// keep holds the accepted attempt; it is recorded with the node's result.
+func (r *Router) keep(nr *NodeResult, seq int64, a Attempt) {
+	nr.Attempts = append(nr.Attempts, a)
+	nr.CostNano += a.CostNano
+	kept := a
+	nr.final, nr.finalSeq = &kept, seq
+}
+
+func (r *Router) record(nr *NodeResult, runID string, seq int64, a *Attempt) error {
+	nr.Attempts = append(nr.Attempts, *a)
+	nr.CostNano += a.CostNano
+	if r.rec == nil {
+		return nil
+	}
+	if err := r.rec.RecordAttempt(runID, seq, a); err != nil {
+		return &fatalError{msg: "ledger: " + err.Error()}
+	}
+	return nil
+}
+
+// sleep waits before retry try+1: base x 2^try with full jitter, at least
+// the provider's Retry-After, at most BackoffMax.
+func (r *Router) sleep(ctx context.Context, try int, retryAfter time.Duration) error {
+	d := r.opts.BackoffBase << try
+	r.mu.Lock()
+	d = time.Duration(float64(d) * (0.5 + r.rng.Float64()/2))
+	r.mu.Unlock()
+	d = min(max(d, retryAfter), r.opts.BackoffMax)
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
