@@ -39,6 +39,15 @@
 // may_have_billed set; a call in flight when the process died is charged at
 // its reservation when the run is resumed (the ledger's ResumeRun).
 //
+// [Router] serves single calls instead of workflows: it implements
+// langchaingo's llms.Model, so any langchaingo chain or agent runs through
+// costwise. Per call it picks the cheapest catalog model that meets a
+// [Route] (task, min quality, model globs, providers, per-request cap) for
+// the call's task (WithTask, or ClassifyTask's heuristic), climbs a ladder
+// on failures, enforces a daily budget with the same reservations, records
+// each request in the ledger as a one-node run, and reports the model, cost
+// and escalations in GenerationInfo.
+//
 // [Simulator] is a built-in provider for trying the executor offline; every
 // output it writes starts with SIMULATED, and a run that used it is marked
 // simulated everywhere.
