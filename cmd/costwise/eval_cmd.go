@@ -24,6 +24,8 @@ type evalFlags struct {
 	resamples             int
 	asJSON, compare       bool
 	plot                  string
+	classifier            bool   // also train and report a prompt classifier
+	saveClassifier        string // write the trained classifier here (implies classifier)
 }
 
 func newEvalCmd(_ *catalogFlags) *cobra.Command {
@@ -51,6 +53,15 @@ escalates; the last model always answers. The fit searches cascades of up to
 quality reaches --target-quality (default: the strongest model's training quality
 minus 0.01). Without confidence columns it falls back to the best single model.
 
+--classifier also trains a prompt classifier on the training rows (it needs a prompt
+column): hashed word and character n-grams and a few length/format features feed one
+logistic regression per model cheaper than the strongest, predicting whether that model
+suffices for the prompt; a query goes to the cheapest model predicted to suffice with
+probability >= a threshold tuned on a held-back 20% of the training rows to reach the
+target quality, else to the strongest model. It is reported on the held-out rows like
+the other policies; --save-classifier FILE writes it as JSON for the per-request router.
+--seed also seeds its training.
+
 --compare A.toml B.toml replays two fixed policies (kind = "single" with model, or
 kind = "cascade" with models and thresholds) on the same held-out rows and gives
 95% paired bootstrap intervals of the differences B - A.
@@ -60,6 +71,7 @@ the training rows (the report is still printed).`,
 		Example: `  costwise eval --outcomes routerbench_0shot.csv
   costwise eval --outcomes part1.csv --outcomes part2.csv --split 0.3 --seed 7 --plot curves.svg
   costwise eval --train train.csv --test test.csv --target-quality 0.8 --json
+  costwise eval --outcomes routerbench_0shot.csv --classifier --save-classifier router.json
   costwise eval --compare cheap_first.toml strong_only.toml --outcomes routerbench_0shot.csv`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if ef.compare {
@@ -93,9 +105,11 @@ the training rows (the report is still printed).`,
 	f.IntVar(&ef.maxLength, "max-length", 3, "longest cascade searched (1..3)")
 	f.IntVar(&ef.quantiles, "quantiles", cascade.DefaultQuantiles, "quantile levels of the training confidences tried as thresholds of 3-model cascades")
 	f.IntVar(&ef.resamples, "resamples", cascade.DefaultResamples, "bootstrap resamples with --compare")
-	f.BoolVar(&ef.asJSON, "json", false, `print JSON {"target_quality", "train_rows", "test_rows", "models", "strongest", "best_single", "cascade", "oracle", "saving_vs_strongest", ...}`)
+	f.BoolVar(&ef.asJSON, "json", false, `print JSON {"target_quality", "train_rows", "test_rows", "models", "strongest", "best_single", "cascade", "oracle", "saving_vs_strongest", "classifier" (with --classifier), ...}`)
 	f.StringVar(&ef.plot, "plot", "", "write the held-out cost-quality plot to this SVG file")
 	f.BoolVar(&ef.compare, "compare", false, "compare the two policy files given as arguments on the held-out rows")
+	f.BoolVar(&ef.classifier, "classifier", false, "also train a prompt classifier on the training rows (needs a prompt column) and report it as a policy")
+	f.StringVar(&ef.saveClassifier, "save-classifier", "", "write the trained prompt classifier to this JSON file (implies --classifier)")
 	return cmd
 }
 
@@ -112,8 +126,14 @@ func (ef *evalFlags) check(cmd *cobra.Command) error {
 		return usageError("--train and --test go together; give both, or use --outcomes with --split")
 	case given && cmd.Flags().Changed("split"):
 		return usageError("--split chooses a random split of --outcomes; with --train and --test the split is given")
-	case given && cmd.Flags().Changed("seed") && !ef.compare:
-		return usageError("--seed chooses a random split of --outcomes; with --train and --test the split is given")
+	case given && cmd.Flags().Changed("seed") && !ef.compare && !ef.classifier && ef.saveClassifier == "":
+		return usageError("--seed chooses a random split of --outcomes (and seeds --classifier); with --train and --test the split is given")
+	}
+	if ef.saveClassifier != "" {
+		ef.classifier = true
+	}
+	if ef.compare && ef.classifier {
+		return usageError("--classifier trains and reports a prompt classifier; --compare replays two fixed policy files: use one or the other")
 	}
 	if !(ef.split > 0 && ef.split < 1) {
 		return usageError("--split must be in (0, 1), got %v", ef.split)
@@ -215,20 +235,86 @@ type evalSplitJSON struct {
 }
 
 type evalJSON struct {
-	TargetQuality     float64            `json:"target_quality"`
-	TargetDefault     bool               `json:"target_default"`
-	TrainRows         int                `json:"train_rows"`
-	TestRows          int                `json:"test_rows"`
-	Split             *evalSplitJSON     `json:"split"`
-	Models            []evalPointJSON    `json:"models"`
-	Strongest         evalPointJSON      `json:"strongest"`
-	BestSingle        evalBestSingleJSON `json:"best_single"`
-	Cascade           evalCascadeJSON    `json:"cascade"`
-	Oracle            evalOracleJSON     `json:"oracle"`
-	SavingVsStrongest float64            `json:"saving_vs_strongest"`
-	QualityVsStrong   float64            `json:"quality_vs_strongest"`
-	Note              string             `json:"note,omitempty"`
-	IgnoredColumns    []string           `json:"ignored_columns"`
+	TargetQuality     float64             `json:"target_quality"`
+	TargetDefault     bool                `json:"target_default"`
+	TrainRows         int                 `json:"train_rows"`
+	TestRows          int                 `json:"test_rows"`
+	Split             *evalSplitJSON      `json:"split"`
+	Models            []evalPointJSON     `json:"models"`
+	Strongest         evalPointJSON       `json:"strongest"`
+	BestSingle        evalBestSingleJSON  `json:"best_single"`
+	Cascade           evalCascadeJSON     `json:"cascade"`
+	Oracle            evalOracleJSON      `json:"oracle"`
+	SavingVsStrongest float64             `json:"saving_vs_strongest"`
+	QualityVsStrong   float64             `json:"quality_vs_strongest"`
+	Note              string              `json:"note,omitempty"`
+	IgnoredColumns    []string            `json:"ignored_columns"`
+	Classifier        *evalClassifierJSON `json:"classifier,omitempty"`
+}
+
+// evalClassifierJSON is the prompt classifier (--classifier): its held-out
+// means and how it was tuned on the training rows.
+type evalClassifierJSON struct {
+	Kind              string    `json:"kind"` // "classifier"
+	Models            []string  `json:"models"`
+	Threshold         float64   `json:"threshold"`
+	Quality           float64   `json:"quality"`
+	CostUSD           float64   `json:"cost_usd"`
+	AnsweredByModel   []float64 `json:"answered_by_model"`
+	SavingVsStrongest float64   `json:"saving_vs_strongest"`
+	QualityVsStrong   float64   `json:"quality_vs_strongest"`
+	Target            float64   `json:"holdout_target"`
+	HoldOutRows       int       `json:"holdout_rows"`
+	HoldOutQuality    float64   `json:"holdout_quality"`
+	HoldOutCostUSD    float64   `json:"holdout_cost_usd"`
+	Feasible          bool      `json:"feasible"`
+	Seed              uint64    `json:"seed"`
+	SavedTo           string    `json:"saved_to,omitempty"`
+	Note              string    `json:"note,omitempty"`
+}
+
+// evalClassifier is a trained prompt classifier and its held-out metrics.
+type evalClassifier struct {
+	c    *cascade.Classifier
+	test cascade.Metrics
+}
+
+// trainClassifier trains the prompt classifier on the training rows only,
+// replays it on the held-out rows and saves it when asked.
+func (ef *evalFlags) trainClassifier(cmd *cobra.Command, train, test *cascade.Table) (*evalClassifier, error) {
+	opt := cascade.ClassifierOptions{Seed: ef.seed}
+	if cmd.Flags().Changed("target-quality") {
+		opt.TargetQuality = ef.target
+	}
+	c, err := cascade.TrainClassifier(train, opt)
+	if err != nil {
+		return nil, &exitError{code: exitBadInput, msg: "--classifier: " + err.Error()}
+	}
+	met, err := c.Evaluate(test)
+	if err != nil {
+		return nil, &exitError{code: exitBadInput, msg: "--classifier: " + err.Error()}
+	}
+	if ef.saveClassifier != "" {
+		if err := c.SaveFile(ef.saveClassifier); err != nil {
+			return nil, &exitError{code: exitBadInput, msg: fmt.Sprintf("%s: cannot write the classifier: %v", ef.saveClassifier, unwrapPath(err))}
+		}
+	}
+	return &evalClassifier{c: c, test: met}, nil
+}
+
+func (ec *evalClassifier) json(rep *cascade.Report, savedTo string) *evalClassifierJSON {
+	f := ec.c.Fit
+	j := &evalClassifierJSON{
+		Kind: "classifier", Models: ec.c.Models, Threshold: ec.c.Threshold,
+		Quality: ec.test.Quality, CostUSD: ec.test.CostUSD, AnsweredByModel: ec.test.Answered,
+		QualityVsStrong: ec.test.Quality - rep.Strongest.Test.Quality,
+		Target:          f.Target, HoldOutRows: f.HoldOutRows, HoldOutQuality: f.HoldOutQuality, HoldOutCostUSD: f.HoldOutCostUSD,
+		Feasible: f.Feasible, Seed: f.Seed, SavedTo: savedTo, Note: f.Note,
+	}
+	if c := rep.Strongest.Test.CostUSD; c > 0 {
+		j.SavingVsStrongest = 1 - ec.test.CostUSD/c
+	}
+	return j
 }
 
 func point(m cascade.ModelResult) evalPointJSON {
@@ -243,6 +329,12 @@ func (ef *evalFlags) runEval(cmd *cobra.Command) error {
 	rep, err := cascade.Run(train, test, ef.options(cmd))
 	if err != nil {
 		return &exitError{code: exitBadInput, msg: err.Error()}
+	}
+	var ec *evalClassifier
+	if ef.classifier {
+		if ec, err = ef.trainClassifier(cmd, train, test); err != nil {
+			return err
+		}
 	}
 	if ef.plot != "" {
 		if err := writePlot(ef.plot, rep); err != nil {
@@ -270,6 +362,9 @@ func (ef *evalFlags) runEval(cmd *cobra.Command) error {
 		if len(ef.outcomes) > 0 {
 			j.Split = &evalSplitJSON{TestFraction: ef.split, Seed: ef.seed}
 		}
+		if ec != nil {
+			j.Classifier = ec.json(rep, ef.saveClassifier)
+		}
 		if j.Cascade.Thresholds == nil {
 			j.Cascade.Thresholds = []float64{}
 		}
@@ -280,7 +375,7 @@ func (ef *evalFlags) runEval(cmd *cobra.Command) error {
 			return err
 		}
 	} else {
-		ef.printReport(out, rep)
+		ef.printReport(out, rep, ec)
 	}
 	if !rep.Fit.Feasible {
 		return &exitError{code: exitInfeasible, msg: fmt.Sprintf("no policy reaches quality %.4g on the training rows (best %.4g); lower --target-quality", rep.Target, rep.Fit.Train.Quality)}
@@ -303,7 +398,7 @@ func writePlot(path string, rep *cascade.Report) error {
 	return nil
 }
 
-func (ef *evalFlags) printReport(out io.Writer, rep *cascade.Report) {
+func (ef *evalFlags) printReport(out io.Writer, rep *cascade.Report, ec *evalClassifier) {
 	if len(ef.outcomes) > 0 {
 		fmt.Fprintf(out, "%d training rows, %d held-out rows (--split %g, --seed %d), %d models\n", rep.TrainRows, rep.TestRows, ef.split, ef.seed, len(rep.Models))
 	} else {
@@ -331,6 +426,9 @@ func (ef *evalFlags) printReport(out io.Writer, rep *cascade.Report) {
 	}
 	row(bs, rep.BestSingle.Test)
 	row("fitted "+rep.Fit.Policy.Kind()+": "+strings.Join(rep.Fit.Policy.Models, " -> "), rep.Cascade)
+	if ec != nil {
+		row("classifier: "+strings.Join(ec.c.Models, " | "), ec.test)
+	}
 	row("oracle", rep.Oracle)
 	tw.Flush()
 	p := rep.Fit.Policy
@@ -356,8 +454,43 @@ func (ef *evalFlags) printReport(out io.Writer, rep *cascade.Report) {
 	if rep.Fit.Note != "" {
 		fmt.Fprintf(out, "note: %s\n", rep.Fit.Note)
 	}
+	if ec != nil {
+		ef.printClassifier(out, rep, ec)
+	}
 	if ef.plot != "" {
 		fmt.Fprintf(out, "plot written to %s\n", ef.plot)
+	}
+}
+
+// printClassifier describes the prompt classifier under the table.
+func (ef *evalFlags) printClassifier(out io.Writer, rep *cascade.Report, ec *evalClassifier) {
+	c, f := ec.c, ec.c.Fit
+	thr := fmt.Sprintf("%.2f", c.Threshold)
+	if c.Threshold > 1 {
+		thr = "never (every prompt goes to " + f.Strongest + ")"
+	}
+	fmt.Fprintf(out, "\nprompt classifier: cheapest of %s predicted to suffice with probability >= %s, else %s\n",
+		strings.Join(c.Models[:len(c.Models)-1], ", "), thr, f.Strongest)
+	target := fmt.Sprintf("target %.4f", f.Target)
+	if f.TargetDefault {
+		target += fmt.Sprintf(": %s's quality on these rows - %g", f.Strongest, cascade.DefaultTargetSlack)
+	}
+	fmt.Fprintf(out, "  threshold tuned on %d held-back training rows: quality %.4f (%s), $%s per query\n",
+		f.HoldOutRows, f.HoldOutQuality, target, usd(f.HoldOutCostUSD))
+	parts := make([]string, len(ec.test.Answered))
+	for k, a := range ec.test.Answered {
+		parts[k] = fmt.Sprintf("%s %.1f%%", c.Models[k], 100*a)
+	}
+	fmt.Fprintf(out, "  held-out queries routed to: %s\n", strings.Join(parts, ", "))
+	if s := rep.Strongest.Test.CostUSD; s > 0 {
+		fmt.Fprintf(out, "  saving vs strongest: %.1f%% of its cost per query, at held-out quality %.4f vs %.4f\n",
+			100*(1-ec.test.CostUSD/s), ec.test.Quality, rep.Strongest.Test.Quality)
+	}
+	if f.Note != "" {
+		fmt.Fprintf(out, "  note: %s\n", f.Note)
+	}
+	if ef.saveClassifier != "" {
+		fmt.Fprintf(out, "  classifier written to %s\n", ef.saveClassifier)
 	}
 }
 
