@@ -1,5 +1,3 @@
-// Package suggest finds what a mistyped name most likely meant, for "did
-// you mean" hints in error messages.
 package suggest
 
 import "strings"
