@@ -71,24 +71,35 @@ package planner
 //     with the heaviest node reachable from it goes next. Deciding the
 //     latency-critical choices first lets the finish-time charge below
 //     bite early (on the benchmark 10-100x fewer search nodes than plain
-//     topological order).
-//  4. search (solve_search.go, solve_lp.go, solve_memo.go): depth-first
-//     branch and bound over nodes in that order. The bound of a
-//     search node combines three things: the exact LP relaxation of the
-//     success budget left for the open nodes (per-node lower convex hulls of
-//     (-ln q, price) merged by slope, tabulated per suffix, solve_lp.go); the
-//     latency multipliers, charged with the real finish times of the assigned
-//     prefix (a path entering the open part after a node that finished at f
-//     has only MaxLatency - f left); and the best of several scalings alpha of
-//     those latency multipliers, so the bound follows how much latency the
-//     prefix used. Children are visited in ascending bound; a child is cut
-//     when its bound reaches the incumbent (or MaxCost), when success cannot
-//     be met even with the best quality left, or when its finish time plus
-//     the fastest remaining tail exceeds MaxLatency. A memo of completely
-//     explored states (cost, success used, finish times of the frontier
-//     nodes) cuts states they dominate (not used with Accept). Accept is
-//     asked only for complete plans that would improve the incumbent; a
-//     rejection just continues the search, so the search stays complete.
+//     topological order). Nodes left with a single candidate are then
+//     hoisted to just after their last predecessor: they cost no branching
+//     and make their finish time known early.
+//  4. search (solve_search.go, solve_release.go, solve_lp.go,
+//     solve_memo.go): depth-first branch and bound over nodes in that
+//     order. The bound of a search node combines three things: the exact
+//     LP relaxation of the success budget left for the open nodes (per-node
+//     lower convex hulls of (-ln q, price) merged by slope, tabulated per
+//     suffix, solve_lp.go); the latency multipliers, charged with release
+//     times (a path whose first open node is v cannot go on before rel(v),
+//     the latest finish among v's assigned predecessors, whichever of them
+//     the path comes through; updated per child in O(successors),
+//     solve_release.go); and the best of several scalings alpha of those
+//     latency multipliers, so the bound follows how much latency the prefix
+//     used. The bound is concave in alpha, so the scan climbs from the
+//     scaling that won last time at the same depth and stops at the peak or
+//     as soon as the node is cut; before that, an LP-duality reduced cost
+//     from the node's own bound cuts most hopeless children without any
+//     table lookup. Children are visited in ascending bound;
+//     a child is cut when its bound reaches the incumbent (or MaxCost),
+//     when success cannot be met even with the best quality left, or when
+//     its finish time plus the fastest remaining tail exceeds MaxLatency.
+//     Without a latency cap, a memo of completely explored states (cost,
+//     success used) cuts states they dominate (not used with Accept;
+//     switched off at depths where it rarely cuts; with a cap, states also
+//     differ in release times, dominance is rare and checking it costs more
+//     than it saves). Accept is asked only for complete plans that would
+//     improve the incumbent; a rejection just continues the search, so the
+//     search stays complete.
 //
 // The search returns early when the lower bound meets the incumbent. When a
 // limit stops it, the lower bound is the smallest bound of any subtree not yet

@@ -101,33 +101,6 @@ func (in *instance) criticalPath(rx *relaxed) float64 {
 	return lat
 }
 
-// edgeFlows splits the latency prices over the DAG's edges: inflow[v][i] is
-// the (normalised) multiplier mass of the paths that enter v from preds[v][i],
-// and src[v] that of the paths starting at v, so lam[v] = src[v] + sum inflow.
-func (in *instance) edgeFlows(du *duals) (inflow [][]float64, src []float64) {
-	inflow, src = make([][]float64, in.n), make([]float64, in.n)
-	for v := range inflow {
-		inflow[v] = make([]float64, len(in.preds[v]))
-	}
-	for i, m := range du.mu {
-		if m <= 0 {
-			continue
-		}
-		m /= in.capL
-		p := du.paths[i] // from the end of the path back to its start
-		for t := 0; t+1 < len(p); t++ {
-			v, u := p[t], p[t+1]
-			for k, q := range in.preds[v] {
-				if q == u {
-					inflow[v][k] += m
-				}
-			}
-		}
-		src[p[len(p)-1]] += m
-	}
-	return inflow, src
-}
-
 // setPrices derives node prices from the normalised multipliers.
 func (in *instance) setPrices(du *duals, nu float64, ps *pathSet) {
 	du.nu, du.k, du.kL = 0, nu, 0

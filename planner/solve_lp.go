@@ -22,6 +22,9 @@ import (
 // maxTableEntries caps the memory of the suffix tables (2 floats each).
 const maxTableEntries = 4 << 20
 
+// point is a prefix sum of hull edges: w saved and r added.
+type point struct{ w, r float64 }
+
 // edge is one hull segment: saving dw of w costs dr more r.
 type edge struct{ dw, dr float64 }
 
@@ -29,8 +32,9 @@ func (e edge) slope() float64 { return e.dr / e.dw }
 
 // suffixTable is the merged hull of positions d..n-1.
 type suffixTable struct {
-	r0, w0     float64   // sums at every node's least-r point
-	cumW, cumR []float64 // prefix sums of edges sorted by slope
+	r0, w0 float64 // sums at every node's least-r point
+	cum    []point // prefix sums of edges sorted by slope
+	hint   int     // answer of the last search, where the next starts
 }
 
 // eval returns the LP minimum of sum r for the suffix under budget.
@@ -39,18 +43,74 @@ func (t *suffixTable) eval(budget float64) float64 {
 	if need <= 0 {
 		return t.r0
 	}
-	i := sort.SearchFloat64s(t.cumW, need)
-	if i == len(t.cumW) {
+	// Least i with cum[i].w >= need. Consecutive calls come from siblings and
+	// neighbouring search nodes with similar budgets, so the search gallops
+	// out from the previous answer, which keeps it in cache.
+	c := t.cum
+	lo, hi := 0, len(c) // answer in [lo, hi]
+	h := min(t.hint, len(c))
+	if h < len(c) && c[h].w < need {
+		lo = h + 1
+		for step := 1; lo+step <= len(c); step *= 2 {
+			if c[lo+step-1].w >= need {
+				hi = lo + step - 1
+				break
+			}
+			lo += step
+		}
+	} else {
+		hi = h
+		for step := 1; hi-step >= 0; step *= 2 {
+			if c[hi-step].w < need {
+				lo = hi - step + 1
+				break
+			}
+			hi -= step
+		}
+		if hi < lo {
+			lo = hi
+		}
+	}
+	i, j := lo, hi
+	for i < j {
+		m := int(uint(i+j) >> 1)
+		if c[m].w < need {
+			i = m + 1
+		} else {
+			j = m
+		}
+	}
+	t.hint = i
+	if i == len(c) {
 		if i == 0 {
 			return t.r0
 		}
-		return t.r0 + t.cumR[i-1] // rounding: the caller checked feasibility
+		return t.r0 + c[i-1].r // rounding: the caller checked feasibility
 	}
 	pw, pr := 0.0, 0.0
 	if i > 0 {
-		pw, pr = t.cumW[i-1], t.cumR[i-1]
+		pw, pr = c[i-1].w, c[i-1].r
 	}
-	return t.r0 + pr + (need-pw)*(t.cumR[i]-pr)/(t.cumW[i]-pw)
+	return t.r0 + pr + (need-pw)*(c[i].r-pr)/(c[i].w-pw)
+}
+
+// evalDual is eval that also returns the LP's price of w (the slope of the
+// segment where the budget falls); ok is false when that price is unknown
+// (budget beyond the hull).
+func (t *suffixTable) evalDual(budget float64) (v, sigma float64, ok bool) {
+	if t.w0-budget <= 0 {
+		return t.r0, 0, true
+	}
+	v = t.eval(budget)
+	c, i := t.cum, t.hint
+	if i >= len(c) {
+		return v, 0, false
+	}
+	pw, pr := 0.0, 0.0
+	if i > 0 {
+		pw, pr = c[i-1].w, c[i-1].r
+	}
+	return v, (c[i].r - pr) / (c[i].w - pw), true
 }
 
 // suffixBound answers eval(d, budget) for every depth.
@@ -119,11 +179,11 @@ func newSuffixBound(in *instance, alpha float64, maxEntries int) *suffixBound {
 }
 
 func newSuffixTable(r0, w0 float64, edges []edge) *suffixTable {
-	t := &suffixTable{r0: r0, w0: w0, cumW: make([]float64, len(edges)), cumR: make([]float64, len(edges))}
+	t := &suffixTable{r0: r0, w0: w0, cum: make([]point, len(edges))}
 	var cw, cr float64
 	for i, e := range edges {
 		cw, cr = cw+e.dw, cr+e.dr
-		t.cumW[i], t.cumR[i] = cw, cr
+		t.cum[i] = point{cw, cr}
 	}
 	return t
 }

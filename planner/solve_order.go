@@ -94,5 +94,37 @@ func (st *state) reorder() {
 		}
 		w[d] = hi - lo
 	}
-	in.renumber(in.branchOrder(w), st.du)
+	in.renumber(in.hoistForced(in.branchOrder(w)), st.du)
+}
+
+// hoistForced moves every position with a single candidate to just after its
+// last predecessor in order (keeping the relative order of the others): it
+// adds no branching, and once it is placed its finish time is known, which
+// the release charge of the search bound (solve_release.go) uses at once.
+func (in *instance) hoistForced(order []int) []int {
+	placed := make([]bool, in.n)
+	out := make([]int, 0, in.n)
+	var place func(d int)
+	place = func(d int) {
+		placed[d] = true
+		out = append(out, d)
+		for _, s := range in.succs[d] {
+			if placed[s] || len(in.cands[s]) != 1 {
+				continue
+			}
+			ready := true
+			for _, p := range in.preds[s] {
+				ready = ready && placed[p]
+			}
+			if ready {
+				place(int(s))
+			}
+		}
+	}
+	for _, d := range order {
+		if !placed[d] {
+			place(d)
+		}
+	}
+	return out
 }

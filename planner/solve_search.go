@@ -121,8 +121,9 @@ func (st *state) fixAndPrepare() {
 
 // child is a candidate of the current position with its bound.
 type child struct {
-	j  int32
-	lb float64
+	j   int32
+	lb  float64
+	phi float64 // latency charge of the child (see bound)
 }
 
 // searcher is the depth-first branch and bound over topological positions.
@@ -130,23 +131,26 @@ type searcher struct {
 	st         *state
 	in         *instance
 	kL         float64
-	alphas     []float64   // scalings of the latency prices
-	inflow     [][]float64 // latency multiplier mass per edge (see edgeFlows)
-	src        []float64
+	alphas     []float64      // scalings of the latency prices
 	sb         []*suffixBound // one per alpha
 	sufW, tail []float64
 	x          []int32
-	finish     []float64
 	kids       [][]child // per-depth buffers
 	openLB     float64   // least bound of subtrees left unexplored
+	peak       []int     // per depth: index of the best scaling last time
 	memo       *memo     // nil when Accept is set
+	// Release state (solve_release.go).
+	outflow [][]float64 // latency multiplier mass per edge d->succs[d][i]
+	rel     []float64   // latest finish of the assigned preds, by position
+	inTot   []float64   // multiplier mass charged up to rel, by position
+	saved   [][]float64 // per depth: successors' rel and inTot to restore
 }
 
 // search runs the branch and bound and records its outcome in st.
 func (st *state) search() {
 	in := st.in
 	n := in.n
-	s := &searcher{st: st, in: in, kL: st.du.kL, x: make([]int32, n), finish: make([]float64, n),
+	s := &searcher{st: st, in: in, kL: st.du.kL, x: make([]int32, n),
 		sufW: make([]float64, n+1), kids: make([][]child, n), openLB: math.Inf(1)}
 	for d := n - 1; d >= 0; d-- {
 		mw := math.Inf(1)
@@ -157,10 +161,15 @@ func (st *state) search() {
 		s.kids[d] = make([]child, 0, len(in.cands[d]))
 	}
 	_, s.tail = in.minLatencyHeadTail()
-	s.inflow, s.src = in.edgeFlows(st.du)
+	s.initRelease(st.du)
 	s.alphas = []float64{1}
+	s.peak = make([]int, n+1)
 	if s.kL > 0 {
 		s.alphas = latencyScalings
+		one := slices.Index(latencyScalings, 1)
+		for d := range s.peak {
+			s.peak[d] = one
+		}
 	}
 	for _, a := range s.alphas {
 		if st.interrupted() {
@@ -168,10 +177,14 @@ func (st *state) search() {
 		}
 		s.sb = append(s.sb, newSuffixBound(in, a, maxTableEntries/len(s.alphas)))
 	}
-	if st.accept == nil {
+	if st.accept == nil && math.IsInf(in.capL, 1) {
+		// Only without a latency cap: a state is then just (cost, w) and
+		// dominance is cheap and frequent. With a cap, the release times
+		// of the frontier make dominance rare, and the checks cost more
+		// than they save (on the benchmark 7-40% fewer nodes per second).
 		s.memo = newMemo(in)
 	}
-	st.raiseLB(s.bound(-1, 0, 0, 0))
+	st.raiseLB(s.bound(-1, 0, 0, 0, cutoff{cap: math.Inf(1)}))
 	if st.closed() {
 		return
 	}
@@ -202,48 +215,106 @@ func (s *searcher) limitHit() bool {
 }
 
 // latencyScalings are the factors alpha applied to the latency prices in the
-// search bound; see bound.
+// search bound, ascending; see bound.
 var latencyScalings = []float64{0, 0.5, 1, 1.5, 2, 3}
 
 // bound returns a lower bound for a node whose assigned prefix (positions
 // <= d) has the given cost, sum of w and latency charge phi. With path
 // multipliers mu_P (normalised by capL), every feasible completion satisfies,
-// for each path P whose last assigned node is p, sum of l over the open
-// nodes of P <= capL - finish(p). Pricing these by alpha*mu_P for any
-// alpha >= 0 gives
+// for each path P, T_P + sum of l over the open nodes of P <= capL, where T_P
+// is a time the open part of P cannot start before (solve_release.go).
+// Pricing these by alpha*mu_P for any alpha >= 0 gives
 //
-//	cost + alpha*(phi - kL) + LP_w(open nodes, c + alpha*lam*l)
+//	g(alpha) = cost + alpha*(phi - kL) + LP_w(open nodes, c + alpha*lam*l)
 //
-// with phi = sum_P mu_P*finish(p)/capL. Taking the best of several alpha lets
-// the bound follow how much latency the prefix has used (alpha = 0 is the
-// pure cost bound). d = -1 gives the root bound.
-func (s *searcher) bound(d int, cost, w, phi float64) float64 {
-	lb := 0.0
-	for i, a := range s.alphas {
-		lb = math.Max(lb, cost+a*(phi-s.kL)+s.sb[i].eval(d+1, s.in.capW-w))
+// with phi = sum_P mu_P*T_P/capL. The bound is the best g over the scalings,
+// which lets it follow how much latency the prefix has used (alpha = 0 is
+// the pure cost bound). d = -1 gives the root bound.
+//
+// g is concave in alpha (the LP is a minimum of functions affine in alpha),
+// so over the ascending scalings it rises to one peak and then falls: the
+// scan starts at the peak found last time at this depth and climbs to the
+// neighbouring peak, usually in three evaluations instead of six. It also
+// stops as soon as the value is high enough for cut to reject it.
+func (s *searcher) bound(d int, cost, w, phi float64, cut cutoff) float64 {
+	g := func(i int) float64 {
+		return cost + s.alphas[i]*(phi-s.kL) + s.sb[i].eval(d+1, s.in.capW-w)
 	}
+	k := len(s.alphas)
+	i := s.peak[d+1]
+	lb := g(i)
+	if !cut.allows(lb) {
+		return lb
+	}
+	for dir := 1; dir >= -1; dir -= 2 {
+		moved := false
+		for j := i + dir; j >= 0 && j < k; j += dir {
+			v := g(j)
+			if v <= lb {
+				break
+			}
+			lb, i, moved = v, j, true
+			if !cut.allows(lb) {
+				s.peak[d+1] = i
+				return lb
+			}
+		}
+		if moved {
+			break // climbed up one side: the other side only falls
+		}
+	}
+	s.peak[d+1] = i
 	return lb
 }
 
-// entry returns the latency charge added when position d starts at start,
-// excluding its own latency price: for each path through d, its multiplier
-// times the gap between start and the finish of the path's previous node.
-func (s *searcher) entry(d int, start float64) float64 {
-	e := s.src[d] * start
-	for k, p := range s.in.preds[d] {
-		e += s.inflow[d][k] * (start - s.finish[p])
+// quickCheck is a cheap lower bound on the children of one node, from the
+// node's own bound at one scaling alpha and the LP price sigma of w there:
+// by LP duality, fixing candidate c at position d raises
+// cost + alpha*(phi - kL) + LP by at least alpha*(release charge of c) plus
+// the reduced cost (c + alpha*lp + sigma*w) - min over the node's candidates
+// of the same. A child whose quick bound already reaches the incumbent is
+// cut without evaluating the tables.
+type quickCheck struct {
+	ok                       bool
+	base, alpha, sigma, minR float64
+}
+
+// quick prepares the quick check of the children of the node at position d.
+// It needs an exact table at d (no checkpoint gap) and a known price.
+func (s *searcher) quick(d int, cost, w, phi float64) quickCheck {
+	i := s.peak[d]
+	sb := s.sb[i]
+	if sb.next[d] != d {
+		return quickCheck{}
 	}
-	return e
+	v, sigma, ok := sb.tables[d].evalDual(s.in.capW - w)
+	if !ok {
+		return quickCheck{}
+	}
+	a := s.alphas[i]
+	q := quickCheck{ok: true, base: cost + a*(phi-s.kL) + v, alpha: a, sigma: sigma, minR: math.Inf(1)}
+	for _, c := range s.in.cands[d] {
+		q.minR = min(q.minR, c.c+a*c.lp+sigma*c.w)
+	}
+	return q
 }
 
 // childBound returns the lower bound of the child taking candidate c at
-// position d, and whether the child can still meet success and latency.
-func (s *searcher) childBound(d int, c *cand, cost, w, phi, start float64) (lb float64, ok bool) {
+// position d (which starts at start = rel[d]), its latency charge, and
+// whether the child can still meet success and latency.
+func (s *searcher) childBound(d int, c *cand, cost, w, phi, start float64, cut cutoff, q *quickCheck) (lb, phiC float64, ok bool) {
 	in := s.in
 	if w+c.w+s.sufW[d+1] > in.capW || start+c.l+s.tail[d] > in.capL {
-		return 0, false
+		return 0, 0, false
 	}
-	return s.bound(d, cost+c.c, w+c.w, phi+c.lp), true
+	rc := s.releaseCharge(d, start+c.l)
+	phiC = phi + c.lp + rc
+	if q.ok {
+		if lb = q.base + q.alpha*rc + (c.c + q.alpha*c.lp + q.sigma*c.w - q.minR); !cut.allows(lb) {
+			return lb, phiC, true
+		}
+	}
+	return s.bound(d, cost+c.c, w+c.w, phiC, cut), phiC, true
 }
 
 // dfs explores position d given the totals of positions < d: cost, sum of w
@@ -254,20 +325,17 @@ func (s *searcher) dfs(d int, cost, w, phi float64) {
 		s.st.offer(s.x, cost)
 		return
 	}
-	if s.memo != nil && s.memo.dominated(d, cost, w, s.finish) {
+	if s.memo != nil && s.memo.dominated(d, cost, w, s.rel) {
 		return
 	}
-	start := 0.0
-	for _, p := range in.preds[d] {
-		start = math.Max(start, s.finish[p])
-	}
-	phi += s.entry(d, start)
+	start := s.rel[d] // every predecessor is assigned
 	cs := in.cands[d]
 	kids := s.kids[d][:0]
 	cut := s.st.cut()
+	q := s.quick(d, cost, w, phi)
 	for j := range cs {
-		if lb, ok := s.childBound(d, &cs[j], cost, w, phi, start); ok && cut.allows(lb) {
-			kids = append(kids, child{int32(j), lb})
+		if lb, phiC, ok := s.childBound(d, &cs[j], cost, w, phi, start, cut, &q); ok && cut.allows(lb) {
+			kids = append(kids, child{int32(j), lb, phiC})
 		}
 	}
 	sortChildren(kids)
@@ -281,15 +349,17 @@ func (s *searcher) dfs(d int, cost, w, phi float64) {
 			return
 		}
 		c := &cs[k.j]
-		s.x[d], s.finish[d] = k.j, start+c.l
-		s.dfs(d+1, cost+c.c, w+c.w, phi+c.lp)
+		s.x[d] = k.j
+		s.release(d, start+c.l)
+		s.dfs(d+1, cost+c.c, w+c.w, k.phi)
+		s.unrelease(d)
 		if s.st.stopped != "" {
 			s.noteOpen(kids[i+1:])
 			return
 		}
 	}
 	if s.memo != nil {
-		s.memo.store(d, cost, w, s.finish)
+		s.memo.store(d, cost, w, s.rel)
 	}
 }
 
