@@ -1,0 +1,158 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/costwise/costwise/estimator"
+	"github.com/costwise/costwise/estimator/catalog"
+	"github.com/costwise/costwise/executor"
+	"github.com/costwise/costwise/executor/provider"
+	"github.com/costwise/costwise/graph"
+	"github.com/costwise/costwise/internal/server"
+	"github.com/costwise/costwise/planner"
+	"github.com/costwise/costwise/policies"
+)
+
+func newServeCmd(cf *catalogFlags) *cobra.Command {
+	var addr, config, ledgerPath string
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run an OpenAI-compatible gateway that answers every call with the cheapest model meeting its route",
+		Long: `Serve POST /v1/chat/completions (OpenAI format, streaming or not) and GET /v1/models:
+a request's model is a catalog id (pinned), a [[route]] name from the config, or
+costwise/auto (task guessed from the prompt). Every answer carries the headers
+x-costwise-model, x-costwise-cost-usd and x-costwise-escalations, and is recorded
+in the ledger. Also POST /v1/estimate, /v1/plan and /v1/preview (a workflow as TOML,
+or JSON with the same keys; the JSON of the matching command), GET /metrics
+(Prometheus) and GET /healthz.
+
+Keys, budgets and routes come from the config file's [[server.key]], [server] and
+[[route]] tables; providers from its [providers.*] tables. Without keys the server
+only listens on a loopback address. SIGINT or SIGTERM stops it after in-flight
+requests finish.`,
+		Example: `  costwise serve --addr 127.0.0.1:8080
+  costwise serve --addr 0.0.0.0:8080 --config /etc/costwise.toml --ledger /var/lib/costwise/ledger.db`,
+		Args: exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfgPath := config
+			if cfgPath == "" {
+				cfgPath = provider.DefaultConfigPath()
+			}
+			scfg, err := server.LoadConfig(cfgPath)
+			if err != nil {
+				return &exitError{code: exitBadInput, msg: err.Error()}
+			}
+			if err := server.CheckBind(addr, len(scfg.Keys)); err != nil {
+				return &exitError{code: exitBadInput, msg: err.Error()}
+			}
+			pcfg, err := provider.LoadConfig(cfgPath)
+			if err != nil {
+				return &exitError{code: exitBadInput, msg: err.Error()}
+			}
+			defer pcfg.Close()
+			cat, err := cf.load(cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			l, err := openLedger(ledgerPath)
+			if err != nil {
+				return err
+			}
+			defer l.Close() // after Serve has waited for in-flight requests
+			logger := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil))
+			srv, err := server.New(server.Options{Catalog: cat, Clients: pcfg, Recorder: executor.LedgerRecorder{L: l},
+				Config: scfg, Workflows: &cliWorkflows{cat: cat}, Logger: logger})
+			if err != nil {
+				return &exitError{code: exitBadInput, msg: err.Error()}
+			}
+			ln, err := net.Listen("tcp", addr)
+			if err != nil {
+				return &exitError{code: exitBadInput, msg: fmt.Sprintf("--addr %s: %v", addr, err)}
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
+			defer stop()
+			fmt.Fprintf(cmd.ErrOrStderr(), "costwise serve: listening on http://%s (%d keys, %d routes, config %s); Ctrl-C stops after in-flight requests\n",
+				ln.Addr(), len(scfg.Keys), len(scfg.Routes), cfgPath)
+			if err := srv.Serve(ctx, ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				return &exitError{code: exitBadInput, msg: "serve: " + err.Error()}
+			}
+			fmt.Fprintln(cmd.ErrOrStderr(), "costwise serve: stopped")
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&addr, "addr", "127.0.0.1:8080", "address to listen on (host:port)")
+	f.StringVar(&config, "config", "", "config file with [providers.*], [[server.key]] and [[route]] (default ./costwise.toml, then $XDG_CONFIG_HOME/costwise/config.toml)")
+	f.StringVar(&ledgerPath, "ledger", "", "ledger database (default $XDG_DATA_HOME/costwise/ledger.db)")
+	return cmd
+}
+
+// cliWorkflows answers the server's planning endpoints with the CLI's own
+// pipeline and JSON builders, so that HTTP and CLI give the same JSON
+// (estimate --json, plan --json, preview --format json) with the CLI's
+// default options (estimator.DefaultSamples runs, seed 1, 10 s search, 4
+// alternatives, the default baseline).
+type cliWorkflows struct {
+	cat *catalog.Catalog
+}
+
+func (c *cliWorkflows) Workflow(ctx context.Context, kind server.WorkflowKind, name string, src []byte) (int, any, error) {
+	w, err := graph.Parse(name, src)
+	if err != nil {
+		return 0, nil, inputError(err)
+	}
+	e, err := estimator.New(c.cat, estimator.WithSamples(estimator.DefaultSamples), estimator.WithSeed(1))
+	if err != nil {
+		return 0, nil, err
+	}
+	est, err := e.Estimate(w)
+	if err != nil {
+		return 0, nil, &server.InputError{Msg: fmt.Sprintf("%s: %v", name, err)}
+	}
+	if kind == server.KindEstimate {
+		return http.StatusOK, estimateJSON(est), nil
+	}
+	set, err := policies.Compile(w)
+	if err != nil {
+		return 0, nil, inputError(err)
+	}
+	res, err := planner.New(set, planner.Options{Timeout: 10 * time.Second, Alternatives: 4}).Plan(ctx, est)
+	if err != nil {
+		return 0, nil, &server.InputError{Msg: err.Error()}
+	}
+	if !res.Feasible {
+		return http.StatusUnprocessableEntity, planJSON(res), nil
+	}
+	if kind == server.KindPlan {
+		return http.StatusOK, planJSON(res), nil
+	}
+	base, err := frontierBaseline(res.Estimate, "")
+	if err != nil {
+		return 0, nil, &server.InputError{Msg: err.Error()}
+	}
+	return http.StatusOK, previewJSON(res, base), nil
+}
+
+// inputError lists a load error's diagnostics, one per line.
+func inputError(err error) error {
+	var errs graph.Errors
+	if errors.As(err, &errs) {
+		lines := make([]string, len(errs))
+		for i, d := range errs {
+			lines[i] = d.Error()
+		}
+		return &server.InputError{Msg: strings.Join(lines, "\n")}
+	}
+	return &server.InputError{Msg: err.Error()}
+}

@@ -1,0 +1,310 @@
+package server
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"strings"
+
+	"github.com/tmc/langchaingo/llms"
+)
+
+// ChatRequest is the part of an OpenAI chat completions request the
+// gateway uses. Other fields (top_p, user, seed, logprobs ...) are
+// accepted and ignored.
+type ChatRequest struct {
+	Model               string          `json:"model"`
+	Messages            []ChatMessage   `json:"messages"`
+	MaxTokens           *int            `json:"max_tokens,omitempty"`
+	MaxCompletionTokens *int            `json:"max_completion_tokens,omitempty"`
+	Temperature         *float64        `json:"temperature,omitempty"`
+	Stop                json.RawMessage `json:"stop,omitempty"`
+	Stream              bool            `json:"stream,omitempty"`
+	StreamOptions       *struct {
+		IncludeUsage bool `json:"include_usage"`
+	} `json:"stream_options,omitempty"`
+	ResponseFormat *struct {
+		Type string `json:"type"`
+	} `json:"response_format,omitempty"`
+	N          *int            `json:"n,omitempty"`
+	Tools      json.RawMessage `json:"tools,omitempty"`
+	Functions  json.RawMessage `json:"functions,omitempty"`
+	ToolChoice json.RawMessage `json:"tool_choice,omitempty"`
+
+	// Filled by DecodeChatRequest.
+	stops []string
+}
+
+// ChatMessage is one message: content is a string or an array of parts of
+// which only "text" parts are accepted.
+type ChatMessage struct {
+	Role    string          `json:"role"`
+	Content json.RawMessage `json:"content"`
+	Name    string          `json:"name,omitempty"`
+
+	text string
+}
+
+// Text returns the message's text once decoded.
+func (m ChatMessage) Text() string { return m.text }
+
+// Stops returns the stop sequences once decoded.
+func (r *ChatRequest) Stops() []string { return r.stops }
+
+// IncludeUsage reports whether a streamed answer ends with a usage chunk.
+func (r *ChatRequest) IncludeUsage() bool {
+	return r.StreamOptions != nil && r.StreamOptions.IncludeUsage
+}
+
+// DecodeChatRequest parses and validates a chat completions body. Every
+// error names the field at fault and says what to send instead; it is
+// meant for the client (HTTP 400).
+func DecodeChatRequest(body []byte) (*ChatRequest, error) {
+	if len(bytes.TrimSpace(body)) == 0 {
+		return nil, errors.New("the request body is empty; send a JSON object with model and messages")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	var r ChatRequest
+	if err := dec.Decode(&r); err != nil {
+		var se *json.SyntaxError
+		var te *json.UnmarshalTypeError
+		switch {
+		case errors.As(err, &se):
+			return nil, fmt.Errorf("malformed JSON at byte %d: %v", se.Offset, se)
+		case errors.As(err, &te):
+			return nil, fmt.Errorf("field %s: expected %s, got JSON %s", fieldName(te), te.Type, te.Value)
+		}
+		return nil, fmt.Errorf("malformed JSON: %v", err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return nil, errors.New("malformed JSON: data after the request object; send one JSON object")
+	}
+	if strings.TrimSpace(r.Model) == "" {
+		return nil, errors.New(`field model is missing; give a catalog model id, a route name, or "costwise/auto" (GET /v1/models lists them)`)
+	}
+	if len(r.Messages) == 0 {
+		return nil, errors.New("field messages is missing or empty; send at least one message with role and content")
+	}
+	hasText := false
+	for i := range r.Messages {
+		m := &r.Messages[i]
+		switch m.Role {
+		case "system", "developer", "user", "assistant", "tool", "function":
+		case "":
+			return nil, fmt.Errorf("messages[%d].role is missing; use system, developer, user, assistant or tool", i)
+		default:
+			return nil, fmt.Errorf("messages[%d].role %q is unknown; use system, developer, user, assistant or tool", i, truncate(m.Role))
+		}
+		t, err := contentText(m.Content)
+		if err != nil {
+			return nil, fmt.Errorf("messages[%d].content: %v", i, err)
+		}
+		m.text = t
+		if m.Role != "system" && m.Role != "developer" && strings.TrimSpace(t) != "" {
+			hasText = true
+		}
+	}
+	if !hasText {
+		return nil, errors.New("messages hold no user text; add a user message with non-empty content")
+	}
+	if r.MaxTokens != nil && *r.MaxTokens < 1 {
+		return nil, fmt.Errorf("field max_tokens is %d; give a positive number or leave it out", *r.MaxTokens)
+	}
+	if r.MaxCompletionTokens != nil && *r.MaxCompletionTokens < 1 {
+		return nil, fmt.Errorf("field max_completion_tokens is %d; give a positive number or leave it out", *r.MaxCompletionTokens)
+	}
+	if t := r.Temperature; t != nil && (math.IsNaN(*t) || *t < 0 || *t > 2) {
+		return nil, fmt.Errorf("field temperature is %v; give a number between 0 and 2", *t)
+	}
+	if r.N != nil && *r.N != 1 {
+		return nil, fmt.Errorf("field n is %d; the gateway returns one choice per request, leave n out or set it to 1", *r.N)
+	}
+	if isSet(r.Tools) || isSet(r.Functions) || isSet(r.ToolChoice) {
+		return nil, errors.New("fields tools, functions and tool_choice are not supported yet; the gateway routes text prompts only")
+	}
+	if rf := r.ResponseFormat; rf != nil {
+		switch rf.Type {
+		case "", "text", "json_object":
+		default:
+			return nil, fmt.Errorf("response_format.type %q is not supported; use text or json_object", truncate(rf.Type))
+		}
+	}
+	if isSet(r.Stop) {
+		var one string
+		var many []string
+		switch {
+		case json.Unmarshal(r.Stop, &one) == nil:
+			r.stops = []string{one}
+		case json.Unmarshal(r.Stop, &many) == nil:
+			if len(many) > 4 {
+				return nil, fmt.Errorf("field stop has %d sequences; give at most 4", len(many))
+			}
+			r.stops = many
+		default:
+			return nil, errors.New("field stop must be a string or an array of strings")
+		}
+	}
+	return &r, nil
+}
+
+func isSet(raw json.RawMessage) bool {
+	s := bytes.TrimSpace(raw)
+	return len(s) > 0 && !bytes.Equal(s, []byte("null"))
+}
+
+func fieldName(te *json.UnmarshalTypeError) string {
+	if te.Field != "" {
+		return te.Field
+	}
+	return "(the request)"
+}
+
+func truncate(s string) string {
+	if len(s) > 40 {
+		return s[:40] + "..."
+	}
+	return s
+}
+
+// contentText returns the text of a message's content: a string, null, or
+// an array of {"type": "text", "text": ...} parts.
+func contentText(raw json.RawMessage) (string, error) {
+	s := bytes.TrimSpace(raw)
+	if len(s) == 0 || bytes.Equal(s, []byte("null")) {
+		return "", nil
+	}
+	switch s[0] {
+	case '"':
+		var t string
+		if err := json.Unmarshal(s, &t); err != nil {
+			return "", err
+		}
+		return t, nil
+	case '[':
+		var parts []struct {
+			Type string  `json:"type"`
+			Text *string `json:"text"`
+		}
+		if err := json.Unmarshal(s, &parts); err != nil {
+			return "", errors.New("must be a string or an array of {\"type\": \"text\", \"text\": ...} parts")
+		}
+		var b strings.Builder
+		for j, p := range parts {
+			if p.Type != "text" || p.Text == nil {
+				return "", fmt.Errorf("part %d has type %q; only text parts are supported", j, truncate(p.Type))
+			}
+			b.WriteString(*p.Text)
+		}
+		return b.String(), nil
+	}
+	return "", errors.New("must be a string or an array of {\"type\": \"text\", \"text\": ...} parts")
+}
+
+// messages converts the request's messages for the router.
+func (r *ChatRequest) messages() []llms.MessageContent {
+	out := make([]llms.MessageContent, 0, len(r.Messages))
+	for _, m := range r.Messages {
+		var role llms.ChatMessageType
+		switch m.Role {
+		case "system", "developer":
+			role = llms.ChatMessageTypeSystem
+		case "assistant":
+			role = llms.ChatMessageTypeAI
+		case "tool", "function":
+			role = llms.ChatMessageTypeTool
+		default:
+			role = llms.ChatMessageTypeHuman
+		}
+		out = append(out, llms.TextParts(role, m.text))
+	}
+	return out
+}
+
+// callOptions converts the request's options for the router.
+func (r *ChatRequest) callOptions() []llms.CallOption {
+	var opts []llms.CallOption
+	switch {
+	case r.MaxCompletionTokens != nil:
+		opts = append(opts, llms.WithMaxTokens(*r.MaxCompletionTokens))
+	case r.MaxTokens != nil:
+		opts = append(opts, llms.WithMaxTokens(*r.MaxTokens))
+	}
+	if r.Temperature != nil {
+		opts = append(opts, llms.WithTemperature(*r.Temperature))
+	}
+	if len(r.stops) > 0 {
+		opts = append(opts, llms.WithStopWords(r.stops))
+	}
+	if r.ResponseFormat != nil && r.ResponseFormat.Type == "json_object" {
+		opts = append(opts, llms.WithJSONMode())
+	}
+	return opts
+}
+
+// ChatResponse is an OpenAI chat.completion object.
+type ChatResponse struct {
+	ID      string       `json:"id"`
+	Object  string       `json:"object"`
+	Created int64        `json:"created"`
+	Model   string       `json:"model"`
+	Choices []ChatChoice `json:"choices"`
+	Usage   *Usage       `json:"usage,omitempty"`
+}
+
+// ChatChoice is one choice of a completion or a chunk.
+type ChatChoice struct {
+	Index        int             `json:"index"`
+	Message      *AssistantDelta `json:"message,omitempty"`
+	Delta        *AssistantDelta `json:"delta,omitempty"`
+	FinishReason *string         `json:"finish_reason"`
+}
+
+// AssistantDelta is a message (completion) or a delta (chunk).
+type AssistantDelta struct {
+	Role    string  `json:"role,omitempty"`
+	Content *string `json:"content,omitempty"`
+}
+
+// Usage is OpenAI's usage block.
+type Usage struct {
+	PromptTokens     int `json:"prompt_tokens"`
+	CompletionTokens int `json:"completion_tokens"`
+	TotalTokens      int `json:"total_tokens"`
+}
+
+// ChatChunk is an OpenAI chat.completion.chunk object.
+type ChatChunk struct {
+	ID      string       `json:"id"`
+	Object  string       `json:"object"`
+	Created int64        `json:"created"`
+	Model   string       `json:"model"`
+	Choices []ChatChoice `json:"choices"`
+	Usage   *Usage       `json:"usage"`
+}
+
+// ErrorBody is OpenAI's error format.
+type ErrorBody struct {
+	Error ErrorDetail `json:"error"`
+}
+
+// ErrorDetail is the inside of an ErrorBody.
+type ErrorDetail struct {
+	Message string  `json:"message"`
+	Type    string  `json:"type"`
+	Param   *string `json:"param"`
+	Code    string  `json:"code"`
+}
+
+// finishReason maps a provider's stop reason to OpenAI's vocabulary.
+func finishReason(s string) string {
+	switch strings.ToLower(s) {
+	case "length", "max_tokens", "max_output_tokens":
+		return "length"
+	case "content_filter", "safety":
+		return "content_filter"
+	}
+	return "stop"
+}

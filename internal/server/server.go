@@ -1,0 +1,383 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"net"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/tmc/langchaingo/llms"
+
+	"github.com/costwise/costwise/estimator/catalog"
+	"github.com/costwise/costwise/executor"
+)
+
+// Options configure a Server.
+type Options struct {
+	// Catalog lists the models clients may pin and the router ranks.
+	Catalog *catalog.Catalog
+	// Clients call the providers (a *provider.Config).
+	Clients executor.Clients
+	// Recorder, when set, records every request in the ledger.
+	Recorder executor.RouterRecorder
+	// Config holds keys and routes; nil means no keys and no routes.
+	Config *Config
+	// Workflows answers /v1/estimate, /v1/plan and /v1/preview; nil
+	// answers them with 501.
+	Workflows WorkflowService
+	// Router tunes the router (retries, backoff, rungs); its Default,
+	// Routes and DailyBudgetNano are set from Config.
+	Router executor.RouterOptions
+	// Registerer receives the metrics; nil uses a new registry of the
+	// server's own (served at /metrics).
+	Registry *prometheus.Registry
+	// Logger logs failures; nil discards.
+	Logger *slog.Logger
+	// Now is the clock of per-key budgets and rate limits (default
+	// time.Now).
+	Now func() time.Time
+}
+
+// Server is the HTTP gateway. Create it with New; it is safe for
+// concurrent use.
+type Server struct {
+	cat     *catalog.Catalog
+	router  *executor.Router
+	cfg     *Config
+	wf      WorkflowService
+	reg     *prometheus.Registry
+	m       *metrics
+	log     *slog.Logger
+	now     func() time.Time
+	routes  map[string]executor.Route
+	handler http.Handler
+
+	mu    sync.Mutex
+	state map[string]*keyState // by key name
+}
+
+// New builds the server and its router; it fails, naming the route and
+// field, when a route does not compile against the catalog.
+func New(opts Options) (*Server, error) {
+	if opts.Catalog == nil || opts.Clients == nil {
+		return nil, errors.New("server: a catalog and provider clients are required")
+	}
+	cfg := opts.Config
+	if cfg == nil {
+		cfg = &Config{AutoMinQuality: DefaultAutoMinQuality, MaxBodyBytes: DefaultMaxBodyBytes}
+	}
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	ro := opts.Router
+	ro.Default = executor.Route{Name: AutoModel, MinQuality: cfg.AutoMinQuality}
+	ro.Routes = append([]executor.Route{{Name: pinnedRoute}}, cfg.Routes...)
+	ro.DailyBudgetNano = cfg.DailyBudgetNano
+	for i, rt := range cfg.Routes {
+		if _, clash := opts.Catalog.Lookup(rt.Name); clash {
+			return nil, fmt.Errorf("server: %s: route[%d] %q has the name of a catalog model; rename the route", cfg.Path, i, rt.Name)
+		}
+	}
+	router, err := executor.NewRouter(opts.Catalog, opts.Clients, opts.Recorder, ro)
+	if err != nil {
+		return nil, fmt.Errorf("server: %s: %w", cfg.Path, err)
+	}
+	s := &Server{cat: opts.Catalog, router: router, cfg: cfg, wf: opts.Workflows, reg: opts.Registry,
+		log: opts.Logger, now: opts.Now, routes: map[string]executor.Route{}, state: map[string]*keyState{}}
+	if s.reg == nil {
+		s.reg = prometheus.NewRegistry()
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	s.routes[AutoModel] = ro.Default
+	for _, rt := range cfg.Routes {
+		s.routes[rt.Name] = rt
+	}
+	if s.m, err = newMetrics(s.reg); err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /v1/chat/completions", s.auth(s.chat))
+	mux.HandleFunc("GET /v1/models", s.auth(s.models))
+	mux.HandleFunc("POST /v1/estimate", s.auth(s.workflow(kindEstimate)))
+	mux.HandleFunc("POST /v1/plan", s.auth(s.workflow(kindPlan)))
+	mux.HandleFunc("POST /v1/preview", s.auth(s.workflow(kindPreview)))
+	mux.HandleFunc("/v1/runs", s.auth(notYet("workflow runs over HTTP (POST /v1/runs) are not implemented yet; use `costwise run`")))
+	mux.HandleFunc("/v1/runs/{id}", s.auth(notYet("workflow runs over HTTP (GET /v1/runs/{id}) are not implemented yet; use `costwise runs`")))
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = io.WriteString(w, "ok\n")
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "invalid_request_error", "not_found",
+			fmt.Sprintf("no endpoint %s %s; see POST /v1/chat/completions, GET /v1/models, POST /v1/estimate|plan|preview, GET /metrics, GET /healthz", r.Method, r.URL.Path))
+	})
+	s.handler = mux
+	return s, nil
+}
+
+// Handler returns the server's HTTP handler.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Router returns the router behind the chat endpoint.
+func (s *Server) Router() *executor.Router { return s.router }
+
+// ShutdownTimeout bounds how long Serve waits for in-flight requests.
+const ShutdownTimeout = 2 * time.Minute
+
+// Serve answers on ln until ctx is done, then stops accepting connections
+// and waits (at most ShutdownTimeout) for in-flight requests to finish
+// before it returns. It returns nil after a clean shutdown.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	hs := &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second,
+		BaseContext: func(net.Listener) context.Context { return context.WithoutCancel(ctx) }}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), ShutdownTimeout)
+	defer cancel()
+	err := hs.Shutdown(sctx)
+	if serr := <-errc; serr != nil && !errors.Is(serr, http.ErrServerClosed) && err == nil {
+		err = serr
+	}
+	return err
+}
+
+// CheckBind refuses a non-loopback address when no key is configured:
+// without keys anyone who can reach the port could spend the providers'
+// money.
+func CheckBind(addr string, keys int) error {
+	if keys > 0 {
+		return nil
+	}
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("--addr %q: %v; give host:port, e.g. 127.0.0.1:8080", addr, err)
+	}
+	if host == "localhost" {
+		return nil
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		return nil
+	}
+	return fmt.Errorf("refusing to listen on %s without API keys: anyone who can reach it could spend your provider credit; add [[server.key]] tables to the config, or listen on a loopback address such as 127.0.0.1:8080", addr)
+}
+
+// keyState is a key's rate limiter and today's budget.
+type keyState struct {
+	mu     sync.Mutex
+	tokens float64
+	last   time.Time
+	day    time.Time
+	budget *executor.Budget
+}
+
+type ctxKey struct{}
+
+// auth checks the bearer key and its rate limit. With no keys configured
+// every request is let through as the key "anonymous".
+func (s *Server) auth(next func(http.ResponseWriter, *http.Request, *Key)) http.HandlerFunc {
+	anon := &Key{Name: "anonymous"}
+	return func(w http.ResponseWriter, r *http.Request) {
+		if len(s.cfg.Keys) == 0 {
+			next(w, r, anon)
+			return
+		}
+		h := r.Header.Get("Authorization")
+		tok, ok := strings.CutPrefix(h, "Bearer ")
+		if !ok || tok == "" {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="costwise"`)
+			writeError(w, http.StatusUnauthorized, "invalid_request_error", "missing_api_key",
+				"missing API key; send it as the header Authorization: Bearer KEY")
+			s.m.rejected.WithLabelValues("unauthorized").Inc()
+			return
+		}
+		k, ok := s.cfg.match(strings.TrimSpace(tok))
+		if !ok {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="costwise", error="invalid_token"`)
+			writeError(w, http.StatusUnauthorized, "invalid_request_error", "invalid_api_key",
+				"incorrect API key; check the key, or ask the operator to add its SHA-256 to [[server.key]]")
+			s.m.rejected.WithLabelValues("unauthorized").Inc()
+			return
+		}
+		if wait, ok := s.allow(k); !ok {
+			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+			writeError(w, http.StatusTooManyRequests, "requests", "rate_limit_exceeded",
+				fmt.Sprintf("key %q is limited to %d requests per minute; retry after %.1f s", k.Name, k.RPM, wait.Seconds()))
+			s.m.rejected.WithLabelValues("rate_limited").Inc()
+			return
+		}
+		next(w, r, k)
+	}
+}
+
+func (s *Server) keyState(k *Key) *keyState {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st, ok := s.state[k.Name]
+	if !ok {
+		st = &keyState{tokens: float64(k.RPM), last: s.now()}
+		s.state[k.Name] = st
+	}
+	return st
+}
+
+// allow takes one request from the key's bucket (capacity RPM, refilled at
+// RPM per minute), or says how long until one is available.
+func (s *Server) allow(k *Key) (time.Duration, bool) {
+	if k.RPM <= 0 {
+		return 0, true
+	}
+	st := s.keyState(k)
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	now := s.now()
+	rate := float64(k.RPM) / 60 // per second
+	if el := now.Sub(st.last).Seconds(); el > 0 {
+		st.tokens = math.Min(float64(k.RPM), st.tokens+el*rate)
+	}
+	st.last = now
+	if st.tokens >= 1 {
+		st.tokens--
+		return 0, true
+	}
+	return time.Duration((1 - st.tokens) / rate * float64(time.Second)), false
+}
+
+// dayBudget returns the key's budget for today (nil without a cap).
+func (s *Server) dayBudget(k *Key) (*executor.Budget, time.Time) {
+	now := s.now().UTC()
+	day := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC)
+	if k.BudgetNanoPerDay <= 0 {
+		return nil, day
+	}
+	st := s.keyState(k)
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.budget == nil || !st.day.Equal(day) {
+		st.day, st.budget = day, executor.NewBudget(k.BudgetNanoPerDay, 0)
+	}
+	return st.budget, day
+}
+
+// models answers GET /v1/models: the catalog's models, then the routes.
+func (s *Server) models(w http.ResponseWriter, _ *http.Request, _ *Key) {
+	type model struct {
+		ID      string `json:"id"`
+		Object  string `json:"object"`
+		Created int64  `json:"created"`
+		OwnedBy string `json:"owned_by"`
+		Kind    string `json:"costwise_kind"` // "model" or "route"
+	}
+	out := struct {
+		Object string  `json:"object"`
+		Data   []model `json:"data"`
+	}{Object: "list", Data: []model{}}
+	for _, m := range s.cat.Models() {
+		if m.Deprecated {
+			continue
+		}
+		out.Data = append(out.Data, model{ID: m.ID, Object: "model", OwnedBy: m.Provider, Kind: "model"})
+	}
+	names := make([]string, 0, len(s.routes))
+	for n := range s.routes {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		out.Data = append(out.Data, model{ID: n, Object: "model", OwnedBy: "costwise", Kind: "route"})
+	}
+	writeJSONBody(w, http.StatusOK, out)
+}
+
+func notYet(msg string) func(http.ResponseWriter, *http.Request, *Key) {
+	return func(w http.ResponseWriter, _ *http.Request, _ *Key) {
+		writeError(w, http.StatusNotImplemented, "invalid_request_error", "not_implemented", msg)
+	}
+}
+
+func writeJSONBody(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// writeError answers with OpenAI's error format.
+func writeError(w http.ResponseWriter, status int, typ, code, msg string) {
+	writeJSONBody(w, status, ErrorBody{Error: ErrorDetail{Message: msg, Type: typ, Code: code}})
+}
+
+// readBody reads a size-limited body; it answers 413 or 400 itself and
+// returns false on failure.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			writeError(w, http.StatusRequestEntityTooLarge, "invalid_request_error", "request_too_large",
+				fmt.Sprintf("the request body is larger than %d bytes; send a shorter prompt", mbe.Limit))
+			return nil, false
+		}
+		writeError(w, http.StatusBadRequest, "invalid_request_error", "invalid_body", "reading the request body: "+err.Error())
+		return nil, false
+	}
+	return body, true
+}
+
+func newID(prefix string) string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return prefix + hex.EncodeToString(b[:])
+}
+
+// metaInt reads an int from GenerationInfo.
+func metaInt(info map[string]any, key string) int {
+	switch v := info[key].(type) {
+	case int:
+		return v
+	case int64:
+		return int(v)
+	case float64:
+		return int(v)
+	}
+	return 0
+}
+
+func metaString(info map[string]any, key string) string {
+	s, _ := info[key].(string)
+	return s
+}
+
+// callOptionsFor returns the router options selecting the request's model.
+func (s *Server) callOptionsFor(model string) (route string, opts []llms.CallOption, ok bool) {
+	if _, isRoute := s.routes[model]; isRoute {
+		return model, []llms.CallOption{executor.WithRoute(model)}, true
+	}
+	if _, isModel := s.cat.Lookup(model); isModel {
+		return pinnedRoute, []llms.CallOption{executor.WithRoute(pinnedRoute), llms.WithModel(model)}, true
+	}
+	return "", nil, false
+}
