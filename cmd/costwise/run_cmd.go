@@ -183,15 +183,7 @@ func runWorkflow(cmd *cobra.Command, path string, cf *catalogFlags, rf *runFlags
 		if spec.Inputs, err = runInputs(w, rf.inputs, rf.simulate); err != nil {
 			return err
 		}
-		inputsJSON, _ := json.Marshal(spec.Inputs)
-		planJSON, _ := json.Marshal(ladders(plan))
-		var nodes []ledger.PlannedNode
-		for _, a := range plan.Assignments {
-			nodes = append(nodes, ledger.PlannedNode{ID: a.Node, Task: w.Nodes[a.Index].Task, PredictedCostUSD: a.Candidate.Cost.Mean})
-		}
-		spec.RunID, err = l.CreateRun(ledger.NewRun{WorkflowName: w.Name, WorkflowFile: path, WorkflowHash: ledger.HashWorkflow(src),
-			Inputs: inputsJSON, Plan: planJSON, PredictedMeanUSD: plan.Totals.Cost.Mean, PredictedP95USD: plan.Totals.Cost.P95,
-			BudgetMaxNano: spec.BudgetNan, Simulated: rf.simulate, Nodes: nodes})
+		spec.RunID, err = createLedgerRun(l, w, path, src, plan, spec.Inputs, rf.simulate)
 		if err != nil {
 			return &exitError{code: exitBadInput, msg: err.Error()}
 		}

@@ -34,13 +34,17 @@ a request's model is a catalog id (pinned), a [[route]] name from the config, or
 costwise/auto (task guessed from the prompt). Every answer carries the headers
 x-costwise-model, x-costwise-cost-usd and x-costwise-escalations, and is recorded
 in the ledger. Also POST /v1/estimate, /v1/plan and /v1/preview (a workflow as TOML,
-or JSON with the same keys; the JSON of the matching command), GET /metrics
-(Prometheus) and GET /healthz.
+or JSON with the same keys; the JSON of the matching command), POST /v1/runs
+(body {"workflow": TOML text or JSON workflow, "inputs": {"NAME": "VALUE"},
+"simulate": false}; answers 202 {"run_id": ..., "status": "running"} and runs the
+workflow in the background, at most 4 at once) and GET /v1/runs/{id} (the JSON of
+costwise run --json, read from the ledger), GET /metrics (Prometheus) and GET /healthz.
 
 Keys, budgets and routes come from the config file's [[server.key]], [server] and
 [[route]] tables; providers from its [providers.*] tables. Without keys the server
 only listens on a loopback address. SIGINT or SIGTERM stops it after in-flight
-requests finish.`,
+requests finish; workflow runs still executing are stopped between calls and stay
+resumable with costwise run --resume RUN_ID (given the same workflow text).`,
 		Example: `  costwise serve --addr 127.0.0.1:8080
   costwise serve --addr 0.0.0.0:8080 --config /etc/costwise.toml --ledger /var/lib/costwise/ledger.db`,
 		Args: exactArgs(0, "no arguments"),
@@ -72,7 +76,7 @@ requests finish.`,
 			defer l.Close() // after Serve has waited for in-flight requests
 			logger := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil))
 			srv, err := server.New(server.Options{Catalog: cat, Clients: pcfg, Recorder: executor.LedgerRecorder{L: l},
-				Config: scfg, Workflows: &cliWorkflows{cat: cat}, Logger: logger})
+				Config: scfg, Workflows: &cliWorkflows{cat: cat}, Runs: &cliRuns{cat: cat, clients: pcfg, led: l}, Logger: logger})
 			if err != nil {
 				return &exitError{code: exitBadInput, msg: err.Error()}
 			}

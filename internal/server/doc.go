@@ -3,7 +3,10 @@
 // through an [executor.Router], so that any OpenAI client gets the cheapest
 // model meeting a route, with escalation, per-request caps and budgets, and
 // a ledger record per request; plus the planning endpoints (POST
-// /v1/estimate, /v1/plan, /v1/preview, answered by a [WorkflowService]),
+// /v1/estimate, /v1/plan, /v1/preview, answered by a [WorkflowService]);
+// workflow runs (POST /v1/runs starts one in the background and answers
+// 202 with its id, GET /v1/runs/{id} polls it; see [RunRequest] for the
+// body and [RunService] for who plans, records and executes them);
 // Prometheus metrics (GET /metrics) and a liveness probe (GET /healthz).
 //
 // Boundary: the package owns HTTP — authentication by API key (compared by
@@ -11,14 +14,18 @@
 // budgets, body limits and validation, the OpenAI wire format (JSON and
 // server-sent events), metrics and graceful shutdown. Routing, pricing,
 // retries, escalation and the ledger belong to the executor; workflow
-// planning and its JSON contract belong to the command line, which hands
-// the server a WorkflowService.
+// planning, running and their JSON contracts belong to the command line,
+// which hands the server a WorkflowService and a RunService. The server
+// owns only the run's lifetime: at most Options.MaxRuns execute at once
+// (429 beyond), under a context cancelled at shutdown; a run interrupted
+// by shutdown stays "running" in the ledger with its completed nodes, and
+// `costwise run --resume RUN_ID` on the same workflow text continues it.
 //
 // Its configuration is read from the same TOML file as the providers (see
 // [ParseConfig]): [[server.key]] tables, an optional [server] table and
 // [[route]] tables.
 //
-// Not yet: POST /v1/runs and GET /v1/runs/{id} (workflow runs over HTTP);
+// Not yet: listing or cancelling runs over HTTP, resuming them over HTTP;
 // tool calls, images and n > 1 in chat completions. Streaming answers are
 // sent as server-sent events once the upstream has answered in full (the
 // router does not stream from upstream), so the first token arrives with

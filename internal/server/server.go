@@ -39,6 +39,12 @@ type Options struct {
 	// Workflows answers /v1/estimate, /v1/plan and /v1/preview; nil
 	// answers them with 501.
 	Workflows WorkflowService
+	// Runs answers POST /v1/runs and GET /v1/runs/{id}; nil answers them
+	// with 501.
+	Runs RunService
+	// MaxRuns bounds the workflow runs executing at once (default
+	// DefaultMaxRuns); POST /v1/runs answers 429 beyond it.
+	MaxRuns int
 	// Router tunes the router (retries, backoff, rungs); its Default,
 	// Routes and DailyBudgetNano are set from Config.
 	Router executor.RouterOptions
@@ -68,6 +74,14 @@ type Server struct {
 
 	mu    sync.Mutex
 	state map[string]*keyState // by key name
+
+	runs       RunService
+	runSem     chan struct{} // one token per executing run
+	runCtx     context.Context
+	runCancel  context.CancelFunc
+	runMu      sync.Mutex // guards runsClosed and runWG.Add
+	runsClosed bool
+	runWG      sync.WaitGroup
 }
 
 // New builds the server and its router; it fails, naming the route and
@@ -98,6 +112,11 @@ func New(opts Options) (*Server, error) {
 	}
 	s := &Server{cat: opts.Catalog, router: router, cfg: cfg, wf: opts.Workflows, reg: opts.Registry,
 		log: opts.Logger, now: opts.Now, routes: map[string]executor.Route{}, state: map[string]*keyState{}}
+	if opts.MaxRuns <= 0 {
+		opts.MaxRuns = DefaultMaxRuns
+	}
+	s.runs, s.runSem = opts.Runs, make(chan struct{}, opts.MaxRuns)
+	s.runCtx, s.runCancel = context.WithCancel(context.Background())
 	if s.reg == nil {
 		s.reg = prometheus.NewRegistry()
 	}
@@ -120,8 +139,8 @@ func New(opts Options) (*Server, error) {
 	mux.HandleFunc("POST /v1/estimate", s.auth(s.workflow(kindEstimate)))
 	mux.HandleFunc("POST /v1/plan", s.auth(s.workflow(kindPlan)))
 	mux.HandleFunc("POST /v1/preview", s.auth(s.workflow(kindPreview)))
-	mux.HandleFunc("/v1/runs", s.auth(notYet("workflow runs over HTTP (POST /v1/runs) are not implemented yet; use `costwise run`")))
-	mux.HandleFunc("/v1/runs/{id}", s.auth(notYet("workflow runs over HTTP (GET /v1/runs/{id}) are not implemented yet; use `costwise runs`")))
+	mux.HandleFunc("POST /v1/runs", s.auth(s.startRun))
+	mux.HandleFunc("GET /v1/runs/{id}", s.auth(s.getRun))
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -129,7 +148,7 @@ func New(opts Options) (*Server, error) {
 	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "invalid_request_error", "not_found",
-			fmt.Sprintf("no endpoint %s %s; see POST /v1/chat/completions, GET /v1/models, POST /v1/estimate|plan|preview, GET /metrics, GET /healthz", r.Method, r.URL.Path))
+			fmt.Sprintf("no endpoint %s %s; see POST /v1/chat/completions, GET /v1/models, POST /v1/estimate|plan|preview, POST /v1/runs, GET /v1/runs/{id}, GET /metrics, GET /healthz", r.Method, r.URL.Path))
 	})
 	s.handler = mux
 	return s, nil
@@ -147,6 +166,14 @@ const ShutdownTimeout = 2 * time.Minute
 // Serve answers on ln until ctx is done, then stops accepting connections
 // and waits (at most ShutdownTimeout) for in-flight requests to finish
 // before it returns. It returns nil after a clean shutdown.
+//
+// Workflow runs started by POST /v1/runs execute in the background under
+// a context that Serve cancels as soon as ctx is done: a run stops
+// between calls (nodes not yet started are skipped, a call in flight is
+// abandoned and recorded), and Serve waits for the runs to record what
+// they did before it returns. An interrupted run keeps its ledger status
+// "running" and its completed nodes; `costwise run --resume RUN_ID` on the
+// same workflow text continues it without paying again for them.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	hs := &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second,
 		BaseContext: func(net.Listener) context.Context { return context.WithoutCancel(ctx) }}
@@ -159,7 +186,14 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), ShutdownTimeout)
 	defer cancel()
+	s.runMu.Lock()
+	s.runsClosed = true
+	s.runMu.Unlock()
+	s.runCancel()
 	err := hs.Shutdown(sctx)
+	if rerr := s.closeRuns(sctx); rerr != nil && err == nil {
+		err = rerr
+	}
 	if serr := <-errc; serr != nil && !errors.Is(serr, http.ErrServerClosed) && err == nil {
 		err = serr
 	}
@@ -311,12 +345,6 @@ func (s *Server) models(w http.ResponseWriter, _ *http.Request, _ *Key) {
 		out.Data = append(out.Data, model{ID: n, Object: "model", OwnedBy: "costwise", Kind: "route"})
 	}
 	writeJSONBody(w, http.StatusOK, out)
-}
-
-func notYet(msg string) func(http.ResponseWriter, *http.Request, *Key) {
-	return func(w http.ResponseWriter, _ *http.Request, _ *Key) {
-		writeError(w, http.StatusNotImplemented, "invalid_request_error", "not_implemented", msg)
-	}
 }
 
 func writeJSONBody(w http.ResponseWriter, status int, v any) {

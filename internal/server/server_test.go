@@ -599,9 +599,9 @@ func TestWorkflowEndpoints(t *testing.T) {
 	fw.err = errors.New("disk on fire")
 	resp, _ = send("/v1/estimate", "application/toml", "x")
 	assert.Equal(t, http.StatusInternalServerError, resp.StatusCode)
-	resp, body = send("/v1/runs", "application/toml", "x")
+	resp, body = send("/v1/runs", "application/json", `{"workflow": "x"}`)
 	assert.Equal(t, http.StatusNotImplemented, resp.StatusCode)
-	assert.Contains(t, apiError(t, body).Message, "not implemented yet")
+	assert.Contains(t, apiError(t, body).Message, "no workflow runner")
 }
 
 func FuzzDecodeChatRequest(f *testing.F) {
