@@ -78,7 +78,9 @@ import (
 // [ledger.Ledger.ResumeRun] charges at its reservation like any other.
 // Per-request runs rather than one run per session keep each request's
 // spend, escalations and status separate, and leave nothing open when the
-// process ends.
+// process ends. These guarantees hold for a synchronous recorder such as
+// [LedgerRecorder]; an [AsyncRouterRecorder] takes the writes off the
+// request's path and trades them for a bounded loss on a crash (see it).
 //
 // # Daily budget
 //
@@ -239,6 +241,8 @@ func withMeta(key, value string) llms.CallOption {
 
 // RoutedCall describes a request about to be recorded.
 type RoutedCall struct {
+	// ID is the run id to use; "" lets the recorder make one.
+	ID           string
 	Route        string
 	Task         string
 	PredictedUSD float64 // expected cost on the first rung
@@ -266,7 +270,7 @@ func (r LedgerRecorder) CreateCall(c RoutedCall) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return r.L.CreateRun(ledger.NewRun{WorkflowName: RouterWorkflowPrefix + c.Route, WorkflowFile: "(router)",
+	return r.L.CreateRun(ledger.NewRun{ID: c.ID, WorkflowName: RouterWorkflowPrefix + c.Route, WorkflowFile: "(router)",
 		Inputs: inputs, PredictedMeanUSD: c.PredictedUSD, BudgetMaxNano: c.BudgetNano,
 		Nodes: []ledger.PlannedNode{{ID: RouterNodeID, Task: c.Task, PredictedCostUSD: c.PredictedUSD}}})
 }
@@ -420,6 +424,34 @@ func (r *Router) Plan(messages []llms.MessageContent, options ...llms.CallOption
 		return nil, err
 	}
 	return rc.plan, nil
+}
+
+// A PreparedCall is a call the router has planned but not sent: the
+// messages flattened, the task and route decided, the prompt counted and
+// the ladder built. [Router.Prepare] makes one; [Router.Execute] sends it,
+// so a caller that inspects the plan first (an HTTP gateway reserving a
+// key's budget) does not tokenize and rank the prompt twice.
+type PreparedCall struct{ rc *routedCall }
+
+// Plan is the routing decision the call will follow. Treat it as read-only.
+func (p *PreparedCall) Plan() *RoutePlan { return p.rc.plan }
+
+// Prepare plans a call as GenerateContent would, without calling anything.
+func (r *Router) Prepare(messages []llms.MessageContent, options ...llms.CallOption) (*PreparedCall, error) {
+	rc, err := r.prepare(messages, options)
+	if err != nil {
+		return nil, err
+	}
+	return &PreparedCall{rc: rc}, nil
+}
+
+// Execute sends a prepared call: the same as GenerateContent with the
+// messages and options given to Prepare. A PreparedCall is used once.
+func (r *Router) Execute(ctx context.Context, p *PreparedCall) (*llms.ContentResponse, error) {
+	if p == nil || p.rc == nil {
+		return nil, errors.New("router: Execute needs a call from Prepare")
+	}
+	return r.execute(ctx, p.rc)
 }
 
 // routedCall is one prepared call.

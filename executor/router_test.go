@@ -117,6 +117,15 @@ type rtEnv struct {
 	oa, an *providertest.Server
 	cfg    *provider.Config
 	l      *ledger.Ledger
+	async  *executor.AsyncRouterRecorder // set by useAsync: routers record through it
+}
+
+// useAsync makes the env's routers record through an AsyncRouterRecorder
+// (closed before the ledger).
+func (e *rtEnv) useAsync(t *testing.T) {
+	e.async = executor.NewAsyncRouterRecorder(executor.LedgerRecorder{L: e.l}, executor.AsyncOptions{QueueSize: 8,
+		OnError: func(err error) { t.Errorf("async ledger write: %v", err) }})
+	t.Cleanup(func() { require.NoError(t, e.async.Close(context.Background())) })
 }
 
 func newRTEnv(t *testing.T, oaScript, anScript providertest.Script) *rtEnv {
@@ -151,7 +160,11 @@ func (e *rtEnv) router(t *testing.T, opts executor.RouterOptions) *executor.Rout
 	if opts.BackoffBase == 0 {
 		opts.BackoffBase = time.Millisecond
 	}
-	r, err := executor.NewRouter(e.cat, e.cfg, executor.LedgerRecorder{L: e.l}, opts)
+	var rec executor.RouterRecorder = executor.LedgerRecorder{L: e.l}
+	if e.async != nil {
+		rec = e.async
+	}
+	r, err := executor.NewRouter(e.cat, e.cfg, rec, opts)
 	require.NoError(t, err)
 	return r
 }
@@ -400,42 +413,50 @@ func TestRouterEscalates(t *testing.T) {
 		},
 	}
 	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			e := newRTEnv(t, tc.oa, tc.an)
-			if tc.rejectKey {
-				e.oa.AcceptKeys("sk-some-other-key-0000000000000000")
-			}
-			r := e.router(t, executor.RouterOptions{Default: tc.route, MaxRetries: 2})
-			resp, err := r.GenerateContent(context.Background(), human("Say hello."), tc.opts...)
-			require.NoError(t, err)
-			ch := resp.Choices[0]
-			assert.Equal(t, tc.wantText, ch.Content)
-			info := ch.GenerationInfo
-			assert.Equal(t, tc.want, info[executor.InfoModel])
-			assert.Equal(t, tc.wantEsc, info[executor.InfoEscalations])
-			assert.Equal(t, len(tc.wantAtts), info[executor.InfoAttempts])
+		for _, async := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/async=%v", tc.name, async), func(t *testing.T) {
+				e := newRTEnv(t, tc.oa, tc.an)
+				if async {
+					e.useAsync(t)
+				}
+				if tc.rejectKey {
+					e.oa.AcceptKeys("sk-some-other-key-0000000000000000")
+				}
+				r := e.router(t, executor.RouterOptions{Default: tc.route, MaxRetries: 2})
+				resp, err := r.GenerateContent(context.Background(), human("Say hello."), tc.opts...)
+				require.NoError(t, err)
+				if async {
+					require.NoError(t, e.async.Flush(context.Background()))
+				}
+				ch := resp.Choices[0]
+				assert.Equal(t, tc.wantText, ch.Content)
+				info := ch.GenerationInfo
+				assert.Equal(t, tc.want, info[executor.InfoModel])
+				assert.Equal(t, tc.wantEsc, info[executor.InfoEscalations])
+				assert.Equal(t, len(tc.wantAtts), info[executor.InfoAttempts])
 
-			var want int64
-			for id, n := range tc.paid {
-				want += int64(n) * e.price(t, id, catalog.Usage{InputTokens: 40, OutputTokens: 4})
-			}
-			assert.Equal(t, want, info[executor.InfoCostNano], "the request costs every paid answer, rejected ones included")
+				var want int64
+				for id, n := range tc.paid {
+					want += int64(n) * e.price(t, id, catalog.Usage{InputTokens: 40, OutputTokens: 4})
+				}
+				assert.Equal(t, want, info[executor.InfoCostNano], "the request costs every paid answer, rejected ones included")
 
-			rec, err := e.l.Run(info[executor.InfoRunID].(string))
-			require.NoError(t, err)
-			require.Len(t, rec.Nodes, 1)
-			var got []string
-			for _, a := range rec.Nodes[0].Attempts {
-				got = append(got, a.Model+" "+string(a.Outcome))
-			}
-			assert.Equal(t, tc.wantAtts, got, "the ledger holds every attempt in order")
-			assert.Equal(t, want, rec.SpentNano)
-			assert.Equal(t, ledger.RunSucceeded, rec.Status)
-			assert.Equal(t, tc.want, rec.Nodes[0].FinalModel)
-			assert.Equal(t, tc.wantText, rec.Nodes[0].Output)
-			assert.Empty(t, rec.InFlight)
-			require.NoError(t, e.l.Check())
-		})
+				rec, err := e.l.Run(info[executor.InfoRunID].(string))
+				require.NoError(t, err)
+				require.Len(t, rec.Nodes, 1)
+				var got []string
+				for _, a := range rec.Nodes[0].Attempts {
+					got = append(got, a.Model+" "+string(a.Outcome))
+				}
+				assert.Equal(t, tc.wantAtts, got, "the ledger holds every attempt in order")
+				assert.Equal(t, want, rec.SpentNano)
+				assert.Equal(t, ledger.RunSucceeded, rec.Status)
+				assert.Equal(t, tc.want, rec.Nodes[0].FinalModel)
+				assert.Equal(t, tc.wantText, rec.Nodes[0].Output)
+				assert.Empty(t, rec.InFlight)
+				require.NoError(t, e.l.Check())
+			})
+		}
 	}
 }
 

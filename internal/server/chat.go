@@ -47,12 +47,13 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request, k *Key) {
 	}
 	opts = append(opts, req.callOptions()...)
 	msgs := req.messages()
-	plan, err := s.router.Plan(msgs, opts...)
+	call, err := s.router.Prepare(msgs, opts...)
 	if err != nil {
 		s.m.rejected.WithLabelValues("bad_request").Inc()
 		writeError(w, http.StatusBadRequest, "invalid_request_error", "no_model_qualifies", err.Error())
 		return
 	}
+	plan := call.Plan()
 	settle := func(int64) {}
 	if kb, day := s.dayBudget(k); kb != nil {
 		// Hold the worst case (every rung once, within the route's cap)
@@ -75,7 +76,7 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request, k *Key) {
 		}
 		settle = res.Settle
 	}
-	resp, err := s.router.GenerateContent(r.Context(), msgs, opts...)
+	resp, err := s.router.Execute(r.Context(), call)
 	if err != nil {
 		settle(0) // failed requests' paid attempts are in the ledger, not the key's day
 		s.chatError(w, r, route, err, start)

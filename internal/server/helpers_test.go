@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -143,6 +144,7 @@ timeout_s = 5
 	}
 	e.srv, err = New(opts)
 	require.NoError(t, err)
+	t.Cleanup(func() { _ = e.srv.Close(context.Background()) }) // before the ledger closes
 	return e
 }
 

@@ -232,5 +232,13 @@ func (s *Server) closeRuns(ctx context.Context) error {
 }
 
 // Close stops the background workflow runs (as Serve does on shutdown) and
-// waits for them until ctx is done. Use it when serving Handler yourself.
-func (s *Server) Close(ctx context.Context) error { return s.closeRuns(ctx) }
+// waits for them until ctx is done, then writes every queued ledger record
+// of the chat endpoint and stops its recorder. Use it when serving Handler
+// yourself, before closing the ledger.
+func (s *Server) Close(ctx context.Context) error {
+	err := s.closeRuns(ctx)
+	if lerr := s.closeLedger(ctx); lerr != nil && err == nil {
+		err = fmt.Errorf("server: flushing the ledger: %w", lerr)
+	}
+	return err
+}

@@ -32,8 +32,20 @@ type Options struct {
 	Catalog *catalog.Catalog
 	// Clients call the providers (a *provider.Config).
 	Clients executor.Clients
-	// Recorder, when set, records every request in the ledger.
+	// Recorder, when set, records every request in the ledger. Unless
+	// SyncLedger is set, its writes go through an
+	// [executor.AsyncRouterRecorder]: off the request's critical path,
+	// written by Serve's graceful shutdown (or Flush/Close), but lost —
+	// at most LedgerQueue writes — if the process crashes.
 	Recorder executor.RouterRecorder
+	// SyncLedger writes each request's records before answering it (about
+	// 1-2 ms per request on a synchronous=FULL SQLite ledger), so that no
+	// crash loses one.
+	SyncLedger bool
+	// LedgerQueue bounds the asynchronous recorder's queue, in writes
+	// (default 4096; a request makes about 4). A full queue slows
+	// requests down rather than dropping records.
+	LedgerQueue int
 	// Config holds keys and routes; nil means no keys and no routes.
 	Config *Config
 	// Workflows answers /v1/estimate, /v1/plan and /v1/preview; nil
@@ -71,6 +83,7 @@ type Server struct {
 	now     func() time.Time
 	routes  map[string]executor.Route
 	handler http.Handler
+	async   *executor.AsyncRouterRecorder // nil with SyncLedger or no recorder
 
 	mu    sync.Mutex
 	state map[string]*keyState // by key name
@@ -106,12 +119,26 @@ func New(opts Options) (*Server, error) {
 			return nil, fmt.Errorf("server: %s: route[%d] %q has the name of a catalog model; rename the route", cfg.Path, i, rt.Name)
 		}
 	}
-	router, err := executor.NewRouter(opts.Catalog, opts.Clients, opts.Recorder, ro)
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	rec := opts.Recorder
+	var async *executor.AsyncRouterRecorder
+	if rec != nil && !opts.SyncLedger {
+		async = executor.NewAsyncRouterRecorder(rec, executor.AsyncOptions{QueueSize: opts.LedgerQueue,
+			OnError: func(err error) { log.Error("ledger write failed", "err", err) }})
+		rec = async
+	}
+	router, err := executor.NewRouter(opts.Catalog, opts.Clients, rec, ro)
 	if err != nil {
+		if async != nil {
+			_ = async.Close(context.Background())
+		}
 		return nil, fmt.Errorf("server: %s: %w", cfg.Path, err)
 	}
 	s := &Server{cat: opts.Catalog, router: router, cfg: cfg, wf: opts.Workflows, reg: opts.Registry,
-		log: opts.Logger, now: opts.Now, routes: map[string]executor.Route{}, state: map[string]*keyState{}}
+		log: log, now: opts.Now, routes: map[string]executor.Route{}, state: map[string]*keyState{}, async: async}
 	if opts.MaxRuns <= 0 {
 		opts.MaxRuns = DefaultMaxRuns
 	}
@@ -119,9 +146,6 @@ func New(opts Options) (*Server, error) {
 	s.runCtx, s.runCancel = context.WithCancel(context.Background())
 	if s.reg == nil {
 		s.reg = prometheus.NewRegistry()
-	}
-	if s.log == nil {
-		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -131,6 +155,9 @@ func New(opts Options) (*Server, error) {
 		s.routes[rt.Name] = rt
 	}
 	if s.m, err = newMetrics(s.reg); err != nil {
+		if async != nil {
+			_ = async.Close(context.Background())
+		}
 		return nil, err
 	}
 	mux := http.NewServeMux()
@@ -160,6 +187,24 @@ func (s *Server) Handler() http.Handler { return s.handler }
 // Router returns the router behind the chat endpoint.
 func (s *Server) Router() *executor.Router { return s.router }
 
+// Flush waits until every request answered so far is in the ledger (a
+// no-op without the asynchronous recorder), or ctx is done.
+func (s *Server) Flush(ctx context.Context) error {
+	if s.async == nil {
+		return nil
+	}
+	return s.async.Flush(ctx)
+}
+
+// closeLedger writes what the asynchronous recorder still holds and
+// stops it. Requests answered later are recorded synchronously.
+func (s *Server) closeLedger(ctx context.Context) error {
+	if s.async == nil {
+		return nil
+	}
+	return s.async.Close(ctx)
+}
+
 // ShutdownTimeout bounds how long Serve waits for in-flight requests.
 const ShutdownTimeout = 2 * time.Minute
 
@@ -174,6 +219,10 @@ const ShutdownTimeout = 2 * time.Minute
 // they did before it returns. An interrupted run keeps its ledger status
 // "running" and its completed nodes; `costwise run --resume RUN_ID` on the
 // same workflow text continues it without paying again for them.
+//
+// Last, Serve writes every queued ledger record (see Options.SyncLedger)
+// and stops the recorder, so after a clean shutdown the ledger holds every
+// answered request and can be closed.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	hs := &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second,
 		BaseContext: func(net.Listener) context.Context { return context.WithoutCancel(ctx) }}
@@ -196,6 +245,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	if serr := <-errc; serr != nil && !errors.Is(serr, http.ErrServerClosed) && err == nil {
 		err = serr
+	}
+	if cerr := s.closeLedger(sctx); cerr != nil && err == nil {
+		err = fmt.Errorf("server: flushing the ledger: %w", cerr)
 	}
 	return err
 }

@@ -107,7 +107,9 @@ func TestChatRoutesToCheapestQualifying(t *testing.T) {
 	assert.Equal(t, anKey, calls[0].Key, "the provider's key, not the client's, goes upstream")
 	assert.Equal(t, "Be brief.", calls[0].System)
 
-	// The request is in the ledger as a routed run.
+	// The request is in the ledger as a routed run, once the asynchronous
+	// recorder has written it.
+	require.NoError(t, e.srv.Flush(context.Background()))
 	runs, err := e.l.Runs(0)
 	require.NoError(t, err)
 	require.Len(t, runs, 1)
