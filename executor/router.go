@@ -66,6 +66,18 @@ import (
 //     [*ErrBudgetExhausted];
 //  7. records the request in the ledger, if a recorder is given.
 //
+// # Streaming
+//
+// A call with llms.WithStreamingFunc streams from the rung being tried:
+// the provider call asks for server-sent events and every chunk goes to
+// the streaming function as it arrives (after the WithStreamStart
+// function, told the rung's model). A rung that fails before its first
+// chunk is retried and escalated as above; once a chunk has gone out the
+// answer cannot be withdrawn, so a failure ends the call with
+// [ErrStreamBroken]. Routes with Validate, JSON mode and stop words need
+// the whole answer before accepting it: such calls are buffered, and the
+// streaming function gets the accepted answer in one piece.
+//
 // # Ledger
 //
 // Each request is one run of one node, durable as a workflow run: the run
@@ -148,6 +160,11 @@ type Route struct {
 	// Validate is an optional rule over the answer, in the syntax of a
 	// workflow node's validate (an expr over output, with json_valid, len,
 	// trim, contains, matches ...). A rejected answer escalates.
+	//
+	// A streamed call (llms.WithStreamingFunc) on a route with Validate is
+	// buffered: the answer is checked first and passed to the streaming
+	// function in one piece, because text already sent cannot be
+	// withdrawn. The same holds for JSON mode and stop words.
 	Validate string
 }
 
@@ -227,6 +244,56 @@ func WithTask(task string) llms.CallOption { return withMeta(MetaTask, task) }
 // WithRoute names the route a call takes (metadata key MetaRoute), keeping
 // any other metadata.
 func WithRoute(name string) llms.CallOption { return withMeta(MetaRoute, name) }
+
+// MetaStreamStart is the metadata key of WithStreamStart's function.
+const MetaStreamStart = "costwise_stream_start"
+
+// StreamStart describes the rung whose answer a streamed call is about to
+// pass to its streaming function: from then on the call cannot escalate.
+type StreamStart struct {
+	Model       string // catalog id of the rung streaming
+	Escalations int    // rungs climbed before it
+	RunID       string // ledger run id ("" without a recorder)
+}
+
+// WithStreamStart sets a function the router calls once, just before the
+// first chunk of a streamed call reaches the streaming function (a
+// gateway sends its response headers there). It is not called when no
+// text is streamed.
+func WithStreamStart(fn func(StreamStart)) llms.CallOption {
+	return func(o *llms.CallOptions) {
+		m := make(map[string]any, len(o.Metadata)+1)
+		for k, v := range o.Metadata {
+			m[k] = v
+		}
+		m[MetaStreamStart] = fn
+		o.Metadata = m
+	}
+}
+
+// ErrStreamBroken is returned (wrapped) when a streamed call failed after
+// its first chunk reached the streaming function: the text sent cannot be
+// withdrawn, so the router does not escalate.
+var ErrStreamBroken = errors.New("the stream broke after its first chunk; a streamed answer cannot escalate")
+
+// streamState follows one streamed call through the ladder.
+type streamState struct {
+	fn      func(context.Context, []byte) error
+	start   func(StreamStart)
+	runID   string
+	started bool // a chunk reached fn: no more escalation
+}
+
+// begin reports the rung to the stream-start function once.
+func (ss *streamState) begin(model string, esc int) {
+	if ss.started {
+		return
+	}
+	ss.started = true
+	if ss.start != nil {
+		ss.start(StreamStart{Model: model, Escalations: esc, RunID: ss.runID})
+	}
+}
 
 func withMeta(key, value string) llms.CallOption {
 	return func(o *llms.CallOptions) {
@@ -838,6 +905,18 @@ func (r *Router) execute(ctx context.Context, rc *routedCall) (*llms.ContentResp
 		}
 	}
 	nr := &NodeResult{ID: RouterNodeID}
+	// A streamed call streams from the rung being tried unless its answer
+	// must be checked (or cut at a stop word) before anyone sees it.
+	var live, buffered *streamState
+	if f := rc.co.StreamingFunc; f != nil {
+		ss := &streamState{fn: f, runID: runID}
+		ss.start, _ = rc.co.Metadata[MetaStreamStart].(func(StreamStart))
+		if rc.route.validate == nil && !rc.co.JSONMode && len(rc.co.StopWords) == 0 {
+			live = ss
+		} else {
+			buffered = ss
+		}
+	}
 	var (
 		answer     string
 		finish     string
@@ -855,7 +934,7 @@ func (r *Router) execute(ctx context.Context, rc *routedCall) (*llms.ContentResp
 			nr.Escalations++
 		}
 		tried++
-		answer, finish, err = r.try(ctx, rc, cand, nr, reqBudget, daily, runID)
+		answer, finish, err = r.try(ctx, rc, cand, nr, reqBudget, daily, runID, live)
 		if err == nil {
 			nr.Model = m.ID
 			break
@@ -867,7 +946,7 @@ func (r *Router) execute(ctx context.Context, rc *routedCall) (*llms.ContentResp
 		if errors.As(err, &capErr) {
 			continue // a cheaper rung may still fit the request's cap
 		}
-		if errors.As(err, &be) || errors.As(err, &fe) || ctx.Err() != nil {
+		if errors.As(err, &be) || errors.As(err, &fe) || errors.Is(err, ErrStreamBroken) || ctx.Err() != nil {
 			break
 		}
 		switch {
@@ -928,8 +1007,14 @@ func (r *Router) execute(ctx context.Context, rc *routedCall) (*llms.ContentResp
 	if runID != "" {
 		info[InfoRunID] = runID
 	}
-	if f := rc.co.StreamingFunc; f != nil {
-		if err := f(ctx, []byte(answer)); err != nil {
+	if live != nil && !live.started {
+		// The client did not stream (a kind without SSE support, or a
+		// fake): pass the answer in one piece.
+		buffered = live
+	}
+	if buffered != nil && answer != "" {
+		buffered.begin(nr.Model, nr.Escalations)
+		if err := buffered.fn(ctx, []byte(answer)); err != nil {
 			return nil, fmt.Errorf("router: streaming function: %w", err)
 		}
 	}
@@ -985,7 +1070,11 @@ func reserveBoth(req, daily *Budget, amount int64) (settle func(int64), err erro
 }
 
 // try calls one rung, retrying transient failures with backoff.
-func (r *Router) try(ctx context.Context, rc *routedCall, cand RouteCandidate, nr *NodeResult, req, daily *Budget, runID string) (string, string, error) {
+//
+// With ss set the call streams: chunks go to ss.fn as they arrive, and a
+// failure after the first one ends the request with ErrStreamBroken
+// instead of retrying or escalating.
+func (r *Router) try(ctx context.Context, rc *routedCall, cand RouteCandidate, nr *NodeResult, req, daily *Budget, runID string, ss *streamState) (string, string, error) {
 	m := cand.model
 	client, err := r.clients.Client(m.Provider)
 	if err != nil {
@@ -1013,8 +1102,20 @@ func (r *Router) try(ctx context.Context, rc *routedCall, cand RouteCandidate, n
 				return "", "", &fatalError{msg: "ledger: " + err.Error()}
 			}
 		}
-		resp, callErr := client.Call(ctx, provider.Request{Model: apiName(m), System: rc.system, Prompt: rc.text,
-			MaxTokens: cand.MaxTokens, JSON: rc.co.JSONMode, Temperature: temp})
+		preq := provider.Request{Model: apiName(m), System: rc.system, Prompt: rc.text,
+			MaxTokens: cand.MaxTokens, JSON: rc.co.JSONMode, Temperature: temp}
+		if ss != nil {
+			esc := nr.Escalations
+			preq.Stream = true
+			preq.OnChunk = func(ctx context.Context, chunk []byte) error {
+				ss.begin(m.ID, esc)
+				return ss.fn(ctx, chunk)
+			}
+		}
+		resp, callErr := client.Call(ctx, preq)
+		if callErr != nil && ss != nil && ss.started {
+			callErr = fmt.Errorf("%w: %s: %w", ErrStreamBroken, m.ID, callErr)
+		}
 		at.Latency = time.Since(start)
 		if resp.Latency > 0 {
 			at.Latency = resp.Latency
@@ -1046,7 +1147,7 @@ func (r *Router) try(ctx context.Context, rc *routedCall, cand RouteCandidate, n
 		if err := r.record(nr, runID, seq, &at); err != nil {
 			return "", "", err
 		}
-		if errors.Is(callErr, errRouterInvalid) || !provider.Retryable(callErr) || try >= r.opts.MaxRetries || ctx.Err() != nil {
+		if errors.Is(callErr, errRouterInvalid) || errors.Is(callErr, ErrStreamBroken) || !provider.Retryable(callErr) || try >= r.opts.MaxRetries || ctx.Err() != nil {
 			return "", "", callErr
 		}
 		if err := r.sleep(ctx, try, provider.RetryAfter(callErr)); err != nil {

@@ -35,6 +35,10 @@ type Request struct {
 	// text (OpenAI and Anthropic SSE; Ollama always streams). A stream that
 	// ends without its end marker fails with ErrTransient.
 	Stream bool
+	// OnChunk, when set and Stream is true, receives each piece of text as
+	// it arrives (besides its being collected into Response.Text). An
+	// error it returns aborts the call. It runs on the calling goroutine.
+	OnChunk func(ctx context.Context, chunk []byte) error
 }
 
 // Response is a successful call's result.
@@ -359,8 +363,12 @@ func (cl *client) callOnce(ctx context.Context, slot *keySlot, req Request) (Res
 	}
 	var streamed strings.Builder
 	if req.Stream {
-		opts = append(opts, llms.WithStreamingFunc(func(_ context.Context, chunk []byte) error {
+		onChunk := req.OnChunk
+		opts = append(opts, llms.WithStreamingFunc(func(ctx context.Context, chunk []byte) error {
 			streamed.Write(chunk)
+			if onChunk != nil && len(chunk) > 0 {
+				return onChunk(ctx, chunk)
+			}
 			return nil
 		}))
 	}

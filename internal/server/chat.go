@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -8,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/tmc/langchaingo/llms"
 
 	"github.com/costwise/costwise/executor"
 )
@@ -23,6 +26,20 @@ import (
 // 429 rather than 402 because it is what OpenAI answers for an exhausted
 // quota, so OpenAI clients already handle it; 500 when the ledger fails;
 // 502 when every model of the ladder failed upstream.
+//
+// A stream request (unless Options.BufferStreams) is streamed from the
+// rung being tried: the status and headers (x-costwise-model,
+// -escalations, -route, -run-id) are sent when that rung's first chunk
+// arrives, so a rung that fails before it still escalates, and every
+// error up to then is answered with a status as above. Each upstream
+// chunk becomes one chat.completion.chunk event, flushed at once; then
+// come the finish reason, the usage chunk (stream_options.include_usage)
+// and [DONE]. The cost, unknown when the headers leave, is sent as the
+// HTTP trailer x-costwise-cost-usd (and is in the ledger); clients that
+// ignore trailers do not see it. A failure after the first chunk cannot
+// escalate: the stream ends with a data: {"error": ...} event and no
+// [DONE]. Routes with a validate rule, JSON mode or stop words are
+// buffered by the router: their answer arrives in one chunk once checked.
 func (s *Server) chat(w http.ResponseWriter, r *http.Request, k *Key) {
 	start := time.Now()
 	s.m.inFlight.Inc()
@@ -46,6 +63,11 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request, k *Key) {
 		return
 	}
 	opts = append(opts, req.callOptions()...)
+	var sw *sseWriter
+	if req.Stream && !s.buffer {
+		sw = &sseWriter{w: w, id: newID("chatcmpl-"), created: s.now().Unix(), route: route}
+		opts = append(opts, executor.WithStreamStart(sw.start), llms.WithStreamingFunc(sw.content))
+	}
 	msgs := req.messages()
 	call, err := s.router.Prepare(msgs, opts...)
 	if err != nil {
@@ -79,6 +101,13 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request, k *Key) {
 	resp, err := s.router.Execute(r.Context(), call)
 	if err != nil {
 		settle(0) // failed requests' paid attempts are in the ledger, not the key's day
+		if sw != nil && sw.started {
+			s.log.Warn("upstream failure after the stream started", "route", route, "err", err)
+			sw.fail(err)
+			s.m.requests.WithLabelValues(route, sw.model, "", "stream_error").Inc()
+			s.m.latency.WithLabelValues(route, sw.model, "").Observe(time.Since(start).Seconds())
+			return
+		}
 		s.chatError(w, r, route, err, start)
 		return
 	}
@@ -105,9 +134,15 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request, k *Key) {
 		h.Set("x-costwise-run-id", id)
 	}
 	id, created, finish := newID("chatcmpl-"), s.now().Unix(), finishReason(ch.StopReason)
-	if req.Stream {
+	switch {
+	case sw != nil:
+		if !sw.started { // nothing was streamed: an empty answer
+			sw.start(executor.StreamStart{Model: model, Escalations: esc, RunID: metaString(info, executor.InfoRunID)})
+		}
+		sw.finish(strconv.FormatFloat(costUSD, 'f', -1, 64), finish, usage, req.IncludeUsage())
+	case req.Stream:
 		writeStream(w, id, created, model, ch.Content, finish, usage, req.IncludeUsage())
-	} else {
+	default:
 		content := ch.Content
 		writeJSONBody(w, http.StatusOK, ChatResponse{ID: id, Object: "chat.completion", Created: created, Model: model,
 			Choices: []ChatChoice{{Message: &AssistantDelta{Role: "assistant", Content: &content}, FinishReason: &finish}},
@@ -177,6 +212,83 @@ func writeStream(w http.ResponseWriter, id string, created int64, model, content
 	}
 	_, _ = w.Write([]byte("data: [DONE]\n\n"))
 	if fl != nil {
+		fl.Flush()
+	}
+}
+
+// sseWriter streams one answer as OpenAI server-sent events while the
+// router passes its chunks on. It is used by one request's goroutine.
+type sseWriter struct {
+	w            http.ResponseWriter
+	id           string
+	created      int64
+	route, model string
+	started      bool
+	werr         error // first write error: the client went away
+}
+
+// start sends the status, the headers and the role chunk.
+func (sw *sseWriter) start(st executor.StreamStart) {
+	if sw.started {
+		return
+	}
+	sw.started, sw.model = true, st.Model
+	h := sw.w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no")
+	h.Set("x-costwise-model", st.Model)
+	h.Set("x-costwise-escalations", strconv.Itoa(st.Escalations))
+	h.Set("x-costwise-route", sw.route)
+	if st.RunID != "" {
+		h.Set("x-costwise-run-id", st.RunID)
+	}
+	h.Set("Trailer", "x-costwise-cost-usd")
+	sw.w.WriteHeader(http.StatusOK)
+	empty := ""
+	sw.send(ChatChunk{Choices: []ChatChoice{{Delta: &AssistantDelta{Role: "assistant", Content: &empty}}}})
+}
+
+// content sends one upstream chunk; a write error (the client is gone)
+// stops the upstream call.
+func (sw *sseWriter) content(_ context.Context, chunk []byte) error {
+	text := string(chunk)
+	sw.send(ChatChunk{Choices: []ChatChoice{{Delta: &AssistantDelta{Content: &text}}}})
+	return sw.werr
+}
+
+// finish sends the finish reason, the usage when asked, [DONE] and the
+// cost trailer.
+func (sw *sseWriter) finish(costUSD, reason string, usage *Usage, includeUsage bool) {
+	sw.send(ChatChunk{Choices: []ChatChoice{{Delta: &AssistantDelta{}, FinishReason: &reason}}})
+	if includeUsage {
+		sw.send(ChatChunk{Choices: []ChatChoice{}, Usage: usage})
+	}
+	sw.raw([]byte("data: [DONE]\n\n"))
+	sw.w.Header().Set("x-costwise-cost-usd", costUSD)
+}
+
+// fail ends a started stream with an error event (and no [DONE]).
+func (sw *sseWriter) fail(err error) {
+	b, _ := json.Marshal(ErrorBody{Error: ErrorDetail{Message: err.Error(), Type: "upstream_error", Code: "stream_broken"}})
+	sw.raw(append(append([]byte("data: "), b...), "\n\n"...))
+}
+
+func (sw *sseWriter) send(c ChatChunk) {
+	c.ID, c.Object, c.Created, c.Model = sw.id, "chat.completion.chunk", sw.created, sw.model
+	b, _ := json.Marshal(c)
+	sw.raw(append(append([]byte("data: "), b...), "\n\n"...))
+}
+
+func (sw *sseWriter) raw(b []byte) {
+	if sw.werr != nil {
+		return
+	}
+	if _, err := sw.w.Write(b); err != nil {
+		sw.werr = err
+		return
+	}
+	if fl, ok := sw.w.(http.Flusher); ok {
 		fl.Flush()
 	}
 }

@@ -26,8 +26,11 @@
 // [[route]] tables.
 //
 // Not yet: listing or cancelling runs over HTTP, resuming them over HTTP;
-// tool calls, images and n > 1 in chat completions. Streaming answers are
-// sent as server-sent events once the upstream has answered in full (the
-// router does not stream from upstream), so the first token arrives with
-// the last.
+// tool calls, images and n > 1 in chat completions.
+//
+// Streaming: a stream request is answered with server-sent events as the
+// upstream sends them (see Server.chat for the headers, the trailer and
+// errors after the first chunk), except on routes with a validate rule,
+// JSON mode or stop words, whose answers are checked before any of them
+// is sent, and with Options.BufferStreams.
 package server

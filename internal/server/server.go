@@ -68,6 +68,10 @@ type Options struct {
 	// Now is the clock of per-key budgets and rate limits (default
 	// time.Now).
 	Now func() time.Time
+	// BufferStreams answers stream requests only once the upstream call
+	// has finished (all x-costwise-* headers, cost included, come first),
+	// instead of passing chunks on as they arrive (see chat).
+	BufferStreams bool
 }
 
 // Server is the HTTP gateway. Create it with New; it is safe for
@@ -84,6 +88,7 @@ type Server struct {
 	routes  map[string]executor.Route
 	handler http.Handler
 	async   *executor.AsyncRouterRecorder // nil with SyncLedger or no recorder
+	buffer  bool                          // Options.BufferStreams
 
 	mu    sync.Mutex
 	state map[string]*keyState // by key name
@@ -138,7 +143,8 @@ func New(opts Options) (*Server, error) {
 		return nil, fmt.Errorf("server: %s: %w", cfg.Path, err)
 	}
 	s := &Server{cat: opts.Catalog, router: router, cfg: cfg, wf: opts.Workflows, reg: opts.Registry,
-		log: log, now: opts.Now, routes: map[string]executor.Route{}, state: map[string]*keyState{}, async: async}
+		log: log, now: opts.Now, routes: map[string]executor.Route{}, state: map[string]*keyState{}, async: async,
+		buffer: opts.BufferStreams}
 	if opts.MaxRuns <= 0 {
 		opts.MaxRuns = DefaultMaxRuns
 	}

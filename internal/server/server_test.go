@@ -175,9 +175,11 @@ func readSSE(t *testing.T, r io.Reader) (chunks []ChatChunk, done bool) {
 
 func TestChatStreaming(t *testing.T) {
 	usage := catalog.Usage{InputTokens: 25, OutputTokens: 9}
-	for _, includeUsage := range []bool{true, false} {
-		t.Run(fmt.Sprintf("include_usage=%v", includeUsage), func(t *testing.T) {
-			e := newEnv(t, providertest.Script{}, providertest.Script{"mid": {{Text: "A streamed answer.", Usage: &usage, FinishReason: "max_tokens"}}}, serverTOML, nil)
+	for _, tc := range []struct{ includeUsage, buffer bool }{{true, false}, {false, false}, {true, true}, {false, true}} {
+		includeUsage := tc.includeUsage
+		t.Run(fmt.Sprintf("include_usage=%v/buffer=%v", includeUsage, tc.buffer), func(t *testing.T) {
+			e := newEnv(t, providertest.Script{}, providertest.Script{"mid": {{Text: "A streamed answer.", Usage: &usage, FinishReason: "max_tokens"}}}, serverTOML,
+				func(o *Options) { o.BufferStreams = tc.buffer })
 			ts := httptest.NewServer(e.srv.Handler())
 			defer ts.Close()
 			extra := `, "stream": true`
@@ -193,10 +195,21 @@ func TestChatStreaming(t *testing.T) {
 			require.Equal(t, http.StatusOK, resp.StatusCode)
 			assert.Equal(t, "text/event-stream", resp.Header.Get("Content-Type"))
 			assert.Equal(t, "anthropic/mid", resp.Header.Get("x-costwise-model"))
-			assert.InDelta(t, float64(e.price(t, "anthropic/mid", usage).NanoUSD())/1e9, costHeader(t, resp.Header), 1e-12)
+			wantCost := float64(e.price(t, "anthropic/mid", usage).NanoUSD()) / 1e9
+			if tc.buffer {
+				assert.InDelta(t, wantCost, costHeader(t, resp.Header), 1e-12)
+			} else {
+				assert.Empty(t, resp.Header.Get("x-costwise-cost-usd"), "the cost is not known when the headers leave")
+			}
 
 			chunks, done := readSSE(t, resp.Body)
 			require.True(t, done, "stream must end with data: [DONE]")
+			if !tc.buffer {
+				_, err = io.Copy(io.Discard, resp.Body) // trailers arrive after the body
+				require.NoError(t, err)
+				assert.InDelta(t, wantCost, costHeader(t, resp.Trailer), 1e-12, "the cost is a trailer")
+				assert.Greater(t, len(chunks), 5, "one event per upstream chunk")
+			}
 			var text strings.Builder
 			var finish []string
 			var usages []*Usage

@@ -62,6 +62,10 @@ type Reply struct {
 	// StreamCut, for streamed requests, closes the connection after this
 	// many text chunks, without the final events or end marker.
 	StreamCut int
+	// ChunkDelay, for streamed requests, waits this long before each text
+	// chunk after the first (stopping early when the client goes away), so
+	// that a test can see chunks reach its client before the answer ends.
+	ChunkDelay time.Duration
 	// RawBody, when set, is sent verbatim as a 200 application/json body.
 	RawBody string
 }
@@ -422,14 +426,14 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	if s.format == formatOpenAI {
 		if req.Stream {
-			s.openAIStream(w, rep, req.Model, answer, usage, call.IncludeUsage)
+			s.openAIStream(w, r, rep, req.Model, answer, usage, call.IncludeUsage)
 		} else {
 			s.openAIJSON(w, rep, req.Model, answer, usage)
 		}
 		return
 	}
 	if req.Stream {
-		s.anthropicStream(w, rep, req.Model, answer, usage)
+		s.anthropicStream(w, r, rep, req.Model, answer, usage)
 	} else {
 		s.anthropicJSON(w, rep, req.Model, answer, usage)
 	}
@@ -551,7 +555,25 @@ func sse(w io.Writer, f http.Flusher, event string, v any) {
 	f.Flush()
 }
 
-func (s *Server) openAIStream(w http.ResponseWriter, rep Reply, model, answer string, u catalog.Usage, includeUsage bool) {
+// pause waits rep.ChunkDelay before text chunk i (none before the first);
+// it reports false when the client went away or the server closed.
+func (s *Server) pause(r *http.Request, rep Reply, i int) bool {
+	if rep.ChunkDelay <= 0 || i == 0 {
+		return true
+	}
+	t := time.NewTimer(rep.ChunkDelay)
+	defer t.Stop()
+	select {
+	case <-r.Context().Done():
+		return false
+	case <-s.done:
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+func (s *Server) openAIStream(w http.ResponseWriter, r *http.Request, rep Reply, model, answer string, u catalog.Usage, includeUsage bool) {
 	f, _ := w.(http.Flusher)
 	w.Header().Set("Content-Type", "text/event-stream; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-cache")
@@ -571,6 +593,9 @@ func (s *Server) openAIStream(w http.ResponseWriter, rep Reply, model, answer st
 	for i, part := range chunks(answer) {
 		if rep.StreamCut > 0 && i >= rep.StreamCut {
 			panic(http.ErrAbortHandler) // drop the connection mid-stream
+		}
+		if !s.pause(r, rep, i) {
+			return
 		}
 		sse(w, f, "", chunk(map[string]any{"content": part}, nil))
 	}
@@ -609,7 +634,7 @@ func (s *Server) anthropicJSON(w http.ResponseWriter, rep Reply, model, answer s
 	writeJSON(w, body)
 }
 
-func (s *Server) anthropicStream(w http.ResponseWriter, rep Reply, model, answer string, u catalog.Usage) {
+func (s *Server) anthropicStream(w http.ResponseWriter, r *http.Request, rep Reply, model, answer string, u catalog.Usage) {
 	f, _ := w.(http.Flusher)
 	w.Header().Set("Content-Type", "text/event-stream; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-cache")
@@ -629,6 +654,9 @@ func (s *Server) anthropicStream(w http.ResponseWriter, rep Reply, model, answer
 		for i, part := range chunks(answer) {
 			if rep.StreamCut > 0 && i >= rep.StreamCut {
 				panic(http.ErrAbortHandler)
+			}
+			if !s.pause(r, rep, i) {
+				return
 			}
 			sse(w, f, "content_block_delta", map[string]any{"type": "content_block_delta", "index": 0,
 				"delta": map[string]any{"type": "text_delta", "text": part}})
