@@ -117,16 +117,24 @@ func costOf(c *Candidate, d *nodeDraws, buf []float64, qc *quantCache) {
 	c.Cost.Dist = q
 }
 
+// runParts are the billed quantities of a node's calls in one price tier:
+// calls calls sending sumDyn dynamic tokens and writing sumOut tokens in all,
+// the cached prefix written once and read by every later call. With
+// expectations for the three arguments it gives the expected quantities.
+func runParts(st *staticTokens, calls, sumDyn, sumOut float64) callParts {
+	return callParts{
+		uncached:   calls*(st.text+st.media-st.prefix) + sumDyn,
+		cacheRead:  (calls - 1) * st.prefix,
+		cacheWrite: st.prefix,
+		out:        sumOut,
+		audio:      calls * st.audio,
+	}
+}
+
 // meanParts are the expected billed quantities of a node's calls, given
 // that it runs.
 func meanParts(st *staticTokens, d *nodeDraws) callParts {
-	return callParts{
-		uncached:   d.eN*(st.text+st.media-st.prefix) + d.eSumDyn(),
-		cacheRead:  (d.eN - 1) * st.prefix,
-		cacheWrite: st.prefix,
-		out:        d.eN * d.out.mean,
-		audio:      d.eN * st.audio,
-	}
+	return runParts(st, d.eN, d.eSumDyn(), d.eN*d.out.mean)
 }
 
 // costSample is the node's cost in Monte Carlo run s.
@@ -138,13 +146,7 @@ func costSample(lp *linearPrices, st *staticTokens, d *nodeDraws, s int) float64
 	a := st.text + st.media
 	k := lp.tierFor(st.prompt() + d.firstDy[s])
 	if k == lp.tierFor(st.prompt()+d.lastDy[s]) {
-		return lp.tiers[k].usd(callParts{
-			uncached:   n*(a-st.prefix) + d.sumDyn[s],
-			cacheRead:  (n - 1) * st.prefix,
-			cacheWrite: st.prefix,
-			out:        d.sumOut[s],
-			audio:      n * st.audio,
-		}) + n*st.perCallUSD
+		return lp.tiers[k].usd(runParts(st, n, d.sumDyn[s], d.sumOut[s])) + n*st.perCallUSD
 	}
 	// The calls straddle a tier boundary: bill each call in its own tier.
 	total := 0.0

@@ -71,7 +71,6 @@ type specNode struct {
 	refs        []int // deps referenced in the prompt
 	task        string
 	inputTokens int     // 0: count the prompt, the input and upstream outputs
-	out         string  // output_tokens value as TOML, "" = task default
 	outScale    float64 // multiplier applied to the output hint's numbers
 	outMean     float64
 	outP95      float64

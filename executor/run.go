@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -580,7 +581,7 @@ func (st *runState) callWithRetries(ctx context.Context, i int, nr *NodeResult, 
 		if st.x.opts.Simulated {
 			callCtx = withSimHint(ctx, st.simHint(i, m))
 		}
-		resp, callErr := client.Call(callCtx, provider.Request{Model: apiName(m), System: system, Prompt: prompt, MaxTokens: maxOut, JSON: slicesContains(n.Requires, graph.RequireJSON)})
+		resp, callErr := client.Call(callCtx, provider.Request{Model: apiName(m), System: system, Prompt: prompt, MaxTokens: maxOut, JSON: slices.Contains(n.Requires, graph.RequireJSON)})
 		at.Latency = time.Since(start)
 		if resp.Latency > 0 {
 			at.Latency = resp.Latency
@@ -736,15 +737,6 @@ func apiName(m *catalog.Model) string {
 	}
 	_, name, _ := strings.Cut(m.ID, "/")
 	return name
-}
-
-func slicesContains(s []string, v string) bool {
-	for _, x := range s {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
 
 func unknownList(c catalog.Cost) string {

@@ -486,22 +486,11 @@ func noCandidateReasons(w *graph.Workflow, nodes []string, rej []policies.Reject
 		}
 		msg := fmt.Sprintf("node %q has no candidate model left", id)
 		if len(parts) > 0 {
-			msg += ": removed " + joinList(parts)
+			msg += ": removed " + strings.Join(parts, ", ")
 		} else {
 			msg += ": its models filter matches no catalog model"
 		}
 		out = append(out, msg)
-	}
-	return out
-}
-
-func joinList(s []string) string {
-	out := ""
-	for i, x := range s {
-		if i > 0 {
-			out += ", "
-		}
-		out += x
 	}
 	return out
 }

@@ -189,7 +189,7 @@ func runWorkflow(cmd *cobra.Command, path string, cf *catalogFlags, rf *runFlags
 		}
 	}
 
-	progress := newProgress(cmd.ErrOrStderr(), rf.simulate, rf.asJSON)
+	progress := newProgress(cmd.ErrOrStderr(), rf.simulate)
 	opts := executor.Options{Concurrency: rf.concurrency, Simulated: rf.simulate, Seed: rf.seed, OnEvent: progress.event}
 	if !rf.noReplan {
 		opts.Replan = executor.PlannerReplan(w, est, set, planner.Options{Timeout: min(rf.timeout, 2*time.Second), MaxExplored: rf.maxNodes})
@@ -287,13 +287,12 @@ func simulatedInput(in graph.Input) string {
 
 // progress prints one plain line per event to stderr.
 type progress struct {
-	mu    sync.Mutex
-	out   io.Writer
-	sim   string
-	quiet bool
+	mu  sync.Mutex
+	out io.Writer
+	sim string
 }
 
-func newProgress(out io.Writer, sim, quiet bool) *progress {
+func newProgress(out io.Writer, sim bool) *progress {
 	p := &progress{out: out}
 	if sim {
 		p.sim = " SIMULATED"

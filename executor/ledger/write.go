@@ -39,13 +39,6 @@ func (l *Ledger) write(op string, fn func(ctx context.Context, tx *sql.Tx) error
 
 func nanos(t time.Time) int64 { return t.UnixNano() }
 
-func nullNanos(t time.Time) sql.NullInt64 {
-	if t.IsZero() {
-		return sql.NullInt64{}
-	}
-	return sql.NullInt64{Int64: t.UnixNano(), Valid: true}
-}
-
 func jsonOrEmpty(field string, b json.RawMessage) (string, error) {
 	if len(strings.TrimSpace(string(b))) == 0 {
 		return "{}", nil

@@ -287,8 +287,6 @@ type keyState struct {
 	budget *executor.Budget
 }
 
-type ctxKey struct{}
-
 // auth checks the bearer key and its rate limit. With no keys configured
 // every request is let through as the key "anonymous".
 func (s *Server) auth(next func(http.ResponseWriter, *http.Request, *Key)) http.HandlerFunc {

@@ -1,9 +1,7 @@
 package cascade
 
 import (
-	"fmt"
 	"math/rand/v2"
-	"strings"
 )
 
 // genModel describes one generated model: its cost per query, and its
@@ -61,30 +59,6 @@ func noisyModel(name string, cost, base, slope float64, conf bool) genModel {
 // perfectModel is always right.
 func perfectModel(name string, cost float64) genModel {
 	return genModel{name: name, cost: cost, right: func(float64, float64) bool { return true }}
-}
-
-// toCSV writes t in the wide layout (performance in the bare column).
-func toCSV(t *Table) string {
-	var b strings.Builder
-	var head []string
-	for m, name := range t.Models {
-		head = append(head, name, name+"|total_cost")
-		if t.Conf[m] != nil {
-			head = append(head, name+"|confidence")
-		}
-	}
-	b.WriteString(strings.Join(head, ",") + "\n")
-	for r := range t.Len() {
-		var cells []string
-		for m := range t.Models {
-			cells = append(cells, fmt.Sprint(t.Perf[m][r]), fmt.Sprint(t.Cost[m][r]))
-			if t.Conf[m] != nil {
-				cells = append(cells, fmt.Sprint(t.Conf[m][r]))
-			}
-		}
-		b.WriteString(strings.Join(cells, ",") + "\n")
-	}
-	return b.String()
 }
 
 // naiveMetrics replays a policy row by row, independently of Evaluate.
