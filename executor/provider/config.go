@@ -129,19 +129,13 @@ func ParseConfig(name string, data []byte) (*Config, error) {
 		return nil, fmt.Errorf("%s: %v; check the types of the [providers.*] keys (timeout_s is a number of seconds, rpm/tpm/max_retries integers)", name, err)
 	}
 	ix := tomlpos.Build(data)
-	type located struct {
-		pos tomlpos.Pos
-		msg string
-	}
-	var probs []located
-	at := func(path, msg string) {
-		probs = append(probs, located{ix.Key(path), fmt.Sprintf("%s:%s: %s: %s", name, ix.Key(path), path, msg)})
-	}
+	probs := tomlpos.NewProblems(name, ix)
+	at := probs.At
 	for _, u := range ix.Undecoded(md) {
 		if !strings.HasPrefix(u.Path, "providers.") {
 			continue
 		}
-		probs = append(probs, located{u.Pos, fmt.Sprintf("%s:%s: %s: unknown key %q; allowed keys are kind, api_key_env, base_url, timeout_s, max_retries, rpm, tpm", name, u.Pos, u.Path, u.Key)})
+		probs.AtPos(u.Pos, u.Path, fmt.Sprintf("unknown key %q; allowed keys are kind, api_key_env, base_url, timeout_s, max_retries, rpm, tpm", u.Key))
 	}
 	cfg := &Config{Path: name, Providers: map[string]ProviderConfig{}}
 	names := make([]string, 0, len(raw.Providers))
@@ -239,16 +233,8 @@ func ParseConfig(name string, data []byte) (*Config, error) {
 		}
 		cfg.Providers[pn] = pc
 	}
-	if len(probs) > 0 {
-		sort.SliceStable(probs, func(i, j int) bool {
-			a, b := probs[i].pos, probs[j].pos
-			return a.Line < b.Line || (a.Line == b.Line && a.Col < b.Col)
-		})
-		errs := make([]error, len(probs))
-		for i, p := range probs {
-			errs[i] = errors.New(p.msg)
-		}
-		return nil, errors.Join(errs...)
+	if err := probs.Err(); err != nil {
+		return nil, err
 	}
 	return cfg, nil
 }

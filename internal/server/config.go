@@ -10,7 +10,6 @@ import (
 	"math"
 	"os"
 	"regexp"
-	"sort"
 	"strings"
 
 	"github.com/BurntSushi/toml"
@@ -143,15 +142,8 @@ func ParseConfig(name string, data []byte) (*Config, error) {
 		return nil, fmt.Errorf("%s: %v; check the types of the [server], [[server.key]] and [[route]] keys (budgets and qualities are numbers, rpm an integer, names strings, models a list of strings)", name, err)
 	}
 	ix := tomlpos.Build(data)
-	type located struct {
-		pos tomlpos.Pos
-		msg string
-	}
-	var probs []located
-	at := func(path, msg string) {
-		p := ix.Key(path)
-		probs = append(probs, located{p, fmt.Sprintf("%s:%s: %s: %s", name, p, path, msg)})
-	}
+	probs := tomlpos.NewProblems(name, ix)
+	at := probs.At
 	for _, u := range ix.Undecoded(md) {
 		var allowed string
 		switch {
@@ -164,7 +156,7 @@ func ParseConfig(name string, data []byte) (*Config, error) {
 		default:
 			continue
 		}
-		probs = append(probs, located{u.Pos, fmt.Sprintf("%s:%s: %s: unknown key %q; allowed keys are %s", name, u.Pos, u.Path, u.Key, allowed)})
+		probs.AtPos(u.Pos, u.Path, fmt.Sprintf("unknown key %q; allowed keys are %s", u.Key, allowed))
 	}
 	cfg := &Config{Path: name, AutoMinQuality: DefaultAutoMinQuality, MaxBodyBytes: DefaultMaxBodyBytes}
 	rs := raw.Server
@@ -259,16 +251,8 @@ func ParseConfig(name string, data []byte) (*Config, error) {
 		}
 		cfg.Routes = append(cfg.Routes, r)
 	}
-	if len(probs) > 0 {
-		sort.SliceStable(probs, func(i, j int) bool {
-			a, b := probs[i].pos, probs[j].pos
-			return a.Line < b.Line || (a.Line == b.Line && a.Col < b.Col)
-		})
-		errs := make([]error, len(probs))
-		for i, p := range probs {
-			errs[i] = errors.New(p.msg)
-		}
-		return nil, errors.Join(errs...)
+	if err := probs.Err(); err != nil {
+		return nil, err
 	}
 	return cfg, nil
 }
