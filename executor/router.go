@@ -189,17 +189,7 @@ type RouterOptions struct {
 }
 
 func (o RouterOptions) withDefaults() RouterOptions {
-	if o.MaxRetries < 0 {
-		o.MaxRetries = 0
-	} else if o.MaxRetries == 0 {
-		o.MaxRetries = 3
-	}
-	if o.BackoffBase <= 0 {
-		o.BackoffBase = 500 * time.Millisecond
-	}
-	if o.BackoffMax <= 0 {
-		o.BackoffMax = 30 * time.Second
-	}
+	retryDefaults(&o.MaxRetries, &o.BackoffBase, &o.BackoffMax)
 	if o.MaxRungs <= 0 {
 		o.MaxRungs = 3
 	}

@@ -75,18 +75,25 @@ func (o Options) withDefaults() Options {
 	if o.Concurrency <= 0 {
 		o.Concurrency = 4
 	}
-	if o.MaxRetries < 0 {
-		o.MaxRetries = 0
-	} else if o.MaxRetries == 0 {
-		o.MaxRetries = 3
-	}
-	if o.BackoffBase <= 0 {
-		o.BackoffBase = 500 * time.Millisecond
-	}
-	if o.BackoffMax <= 0 {
-		o.BackoffMax = 30 * time.Second
-	}
+	retryDefaults(&o.MaxRetries, &o.BackoffBase, &o.BackoffMax)
 	return o
+}
+
+// retryDefaults fills the retry settings that Options and RouterOptions
+// share: 3 retries (a negative count means none), a 500 ms first delay,
+// 30 s at most.
+func retryDefaults(maxRetries *int, base, maxDelay *time.Duration) {
+	if *maxRetries < 0 {
+		*maxRetries = 0
+	} else if *maxRetries == 0 {
+		*maxRetries = 3
+	}
+	if *base <= 0 {
+		*base = 500 * time.Millisecond
+	}
+	if *maxDelay <= 0 {
+		*maxDelay = 30 * time.Second
+	}
 }
 
 // Event is a progress report.
