@@ -28,14 +28,22 @@ var errSimulatedInvalid = errors.New("SIMULATED: the answer was judged unusable 
 // slept), failures with probability 1 - quality. Every output it writes
 // starts with SimulatedPrefix.
 type Simulator struct {
-	cat *catalog.Catalog
-	mu  sync.Mutex
-	rng *rand.Rand
+	cat    *catalog.Catalog
+	byName map[[2]string]*catalog.Model // provider, upstream name -> model
+	mu     sync.Mutex
+	rng    *rand.Rand
 }
 
 // NewSimulator returns a seeded simulator over the catalog.
 func NewSimulator(cat *catalog.Catalog, seed uint64) *Simulator {
-	return &Simulator{cat: cat, rng: rand.New(rand.NewPCG(seed, 7))}
+	s := &Simulator{cat: cat, byName: map[[2]string]*catalog.Model{}, rng: rand.New(rand.NewPCG(seed, 7))}
+	for _, m := range cat.Models() {
+		k := [2]string{m.Provider, apiName(m)}
+		if _, dup := s.byName[k]; !dup {
+			s.byName[k] = m
+		}
+	}
+	return s
 }
 
 // Client returns the simulated client of a provider.
@@ -65,13 +73,7 @@ func (c simClient) Call(ctx context.Context, req provider.Request) (provider.Res
 	if err := ctx.Err(); err != nil {
 		return provider.Response{}, err
 	}
-	var m *catalog.Model
-	for _, x := range c.s.cat.Models() {
-		if x.Provider == c.provider && apiName(x) == req.Model {
-			m = x
-			break
-		}
-	}
+	m := c.s.byName[[2]string{c.provider, req.Model}]
 	if m == nil {
 		return provider.Response{}, fmt.Errorf("SIMULATED provider %s has no model %q", c.provider, req.Model)
 	}
