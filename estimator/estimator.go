@@ -104,9 +104,13 @@ type NodeEstimate struct {
 	Candidates   []Candidate
 }
 
-// Candidate is one node x model: feasibility and expected numbers.
+// Candidate is one node x model, or one node x fitted cascade:
+// feasibility and expected numbers.
 type Candidate struct {
-	Model         *catalog.Model
+	// Model is the catalog model; for a cascade, its last (strongest) stage.
+	Model *catalog.Model
+	// Cascade is set when the candidate is a fitted cascade (AddCascades).
+	Cascade       *CascadeOf
 	Feasible      bool
 	Reasons       []Reason // why it is infeasible; empty when feasible
 	InputTokens   Dist     // prompt tokens per call: Mean over calls, P95, Max of the sampled calls
@@ -222,10 +226,18 @@ func admitted(n *graph.Node, id string) bool {
 	return false
 }
 
-// Candidate returns node i's candidate for the model id.
-func (est *Estimate) Candidate(i int, modelID string) (*Candidate, bool) {
+// ID names the candidate: its model's ID, or the cascade's (Cascade.ID).
+func (c *Candidate) ID() string {
+	if c.Cascade != nil {
+		return c.Cascade.ID()
+	}
+	return c.Model.ID
+}
+
+// Candidate returns node i's candidate for id, a model ID or a cascade ID.
+func (est *Estimate) Candidate(i int, id string) (*Candidate, bool) {
 	for k := range est.Nodes[i].Candidates {
-		if est.Nodes[i].Candidates[k].Model.ID == modelID {
+		if est.Nodes[i].Candidates[k].ID() == id {
 			return &est.Nodes[i].Candidates[k], true
 		}
 	}

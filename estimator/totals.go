@@ -33,7 +33,7 @@ func (est *Estimate) Totals(choice []*Candidate) (Totals, error) {
 		}
 		d := est.draws[i]
 		for s := range buf {
-			buf[s] += costSample(c.linear, &c.static, d, s)
+			buf[s] += est.runCost(c, i, d, s)
 		}
 		lat[i] = c.LatencyS.Mean
 		t.Success *= c.Quality

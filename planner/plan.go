@@ -66,8 +66,10 @@ type Assignment struct {
 	Node      string
 	Index     int // node index in the workflow
 	Candidate *estimator.Candidate
-	// Ladder is the chosen model followed by the rungs the executor
-	// escalates to: feasible candidates at least as good as the chosen one.
+	// Ladder is the chosen candidate's ID (a model, or a cascade whose
+	// stages the executor climbs first) followed by the single models the
+	// executor escalates to: feasible candidates at least as good as the
+	// chosen one.
 	// Those that keep the plan within its limits when substituted come
 	// first, higher quality first; then the others, cheapest first.
 	Ladder []string
@@ -281,9 +283,17 @@ func (p *Planner) ladder(pr *problem, idx []int, i int) []string {
 		c      *estimator.Candidate
 		within bool
 	}
+	// Rungs are single models: a cascade chosen for the node already
+	// climbs its own stages first, so they are not repeated.
+	stage := map[string]bool{}
+	if chosen.Cascade != nil {
+		for _, id := range chosen.Cascade.Models {
+			stage[id] = true
+		}
+	}
 	var rungs []rung
 	for k, c := range pr.cands[i] {
-		if k == idx[i] || c.Quality < chosen.Quality {
+		if k == idx[i] || c.Cascade != nil || stage[c.Model.ID] || c.Quality < chosen.Quality {
 			continue
 		}
 		trial[i] = k
@@ -303,12 +313,12 @@ func (p *Planner) ladder(pr *problem, idx []int, i int) []string {
 		}
 		return ra.c.Cost.Mean < rb.c.Cost.Mean
 	})
-	out := []string{chosen.Model.ID}
+	out := []string{chosen.ID()}
 	for _, r := range rungs {
 		if len(out) > p.opts.LadderRungs {
 			break
 		}
-		out = append(out, r.c.Model.ID)
+		out = append(out, r.c.ID())
 	}
 	return out
 }
@@ -361,7 +371,7 @@ func (p *Planner) alternatives(ctx context.Context, pr *problem, sol Solution) [
 		seen[fmt.Sprint(s.Choice)] = true
 		models := make([]string, len(s.Choice))
 		for i, k := range s.Choice {
-			models[i] = pr.cands[i][k].Model.ID
+			models[i] = pr.cands[i][k].ID()
 		}
 		out = append(out, Alternative{Frontier: frontier, Models: models, CostUSD: s.Cost, LatencyS: s.Latency, Success: s.Success})
 		return true
@@ -412,8 +422,8 @@ func (p *Planner) explainSkeleton(pr *problem, res *Result) []Explanation {
 			}
 		}
 		if cheapest != nil {
-			e.CheapestModel = cheapest.Model.ID
-			e.CheapestReasons = why[[2]string{ne.ID, cheapest.Model.ID}]
+			e.CheapestModel = cheapest.ID()
+			e.CheapestReasons = why[[2]string{ne.ID, cheapest.ID()}]
 		}
 		var cf *estimator.Candidate
 		for _, c := range pr.cands[i] {
@@ -422,7 +432,7 @@ func (p *Planner) explainSkeleton(pr *problem, res *Result) []Explanation {
 			}
 		}
 		if cf != nil {
-			e.CheapestFeasible = cf.Model.ID
+			e.CheapestFeasible = cf.ID()
 		}
 		out = append(out, e)
 	}
@@ -433,11 +443,11 @@ func (p *Planner) explainChoice(pr *problem, idx []int, ex []Explanation) {
 	for n := range ex {
 		i, _ := pr.w.NodeIndex(ex[n].Node)
 		chosen := pr.cands[i][idx[i]]
-		ex[n].Chosen = chosen.Model.ID
-		if ex[n].CheapestFeasible == "" || ex[n].CheapestFeasible == chosen.Model.ID {
+		ex[n].Chosen = chosen.ID()
+		if ex[n].CheapestFeasible == "" || ex[n].CheapestFeasible == chosen.ID() {
 			continue
 		}
-		k := slices.IndexFunc(pr.cands[i], func(c *estimator.Candidate) bool { return c.Model.ID == ex[n].CheapestFeasible })
+		k := slices.IndexFunc(pr.cands[i], func(c *estimator.Candidate) bool { return c.ID() == ex[n].CheapestFeasible })
 		trial := slices.Clone(idx)
 		trial[i] = k
 		cost, lat, succ := pr.figures(trial)
@@ -541,7 +551,7 @@ func (p *Planner) diagnose(ctx context.Context, pr *problem, sol Solution) *Infe
 		}
 		models := make([]string, len(s.Choice))
 		for i, k := range s.Choice {
-			models[i] = pr.cands[i][k].Model.ID
+			models[i] = pr.cands[i][k].ID()
 		}
 		inf.Closest = append(inf.Closest, Alternative{Frontier: "all but " + r.name, Models: models, CostUSD: s.Cost, LatencyS: s.Latency, Success: s.Success})
 	}

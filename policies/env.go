@@ -71,8 +71,8 @@ type PlanInfo struct {
 	CostUSD   float64            `expr:"cost_usd"`  // expected cost of a run
 	LatencyS  float64            `expr:"latency_s"` // critical-path latency
 	Success   float64            `expr:"success"`   // product of node qualities
-	Models    map[string]string  `expr:"models"`    // node id -> model id
-	Providers map[string]int     `expr:"providers"` // provider -> nodes assigned to it
+	Models    map[string]string  `expr:"models"`    // node id -> model id (a cascade's ID, "cascade:a@0.7>b", for a cascade)
+	Providers map[string]int     `expr:"providers"` // provider -> nodes that may call it (every stage of a cascade counts)
 	Costs     map[string]float64 `expr:"costs"`     // node id -> expected cost
 	Nodes     int                `expr:"nodes"`
 }
@@ -123,9 +123,19 @@ func PlanEnvOf(w *graph.Workflow, choice []*estimator.Candidate, cost, latency, 
 		Models: make(map[string]string, len(choice)), Providers: map[string]int{}, Costs: make(map[string]float64, len(choice))}
 	for i, c := range choice {
 		id := w.Nodes[i].ID
-		p.Models[id] = c.Model.ID
-		p.Providers[c.Model.Provider]++
+		p.Models[id] = c.ID()
 		p.Costs[id] = c.Cost.Mean
+		if c.Cascade == nil {
+			p.Providers[c.Model.Provider]++
+			continue
+		}
+		seen := map[string]bool{}
+		for _, st := range c.Cascade.Stages {
+			if !seen[st.Model.Provider] {
+				seen[st.Model.Provider] = true
+				p.Providers[st.Model.Provider]++
+			}
+		}
 	}
 	return PlanEnv{Plan: p}
 }

@@ -130,14 +130,39 @@ func (s *Set) Register(p Plugin) error {
 
 // FilterNode runs every node filter on a candidate and returns every
 // rejection (empty when the candidate is acceptable).
+//
+// A cascade candidate (estimator.AddCascades) passes the built-in
+// feasibility and min_quality filters on its own figures (its measured
+// quality), and every other filter — rules and registered plugins — on each
+// of its stages: a cascade may call every one of its models, so each must be
+// allowed.
 func (s *Set) FilterNode(n *graph.Node, ne *estimator.NodeEstimate, c *estimator.Candidate) []Rejection {
 	var out []Rejection
 	for _, f := range s.node {
-		if st := f.FilterNode(n, ne, c); !st.OK() {
-			out = append(out, Rejection{Node: n.ID, Model: c.Model.ID, Reason: st.Reason, Policy: f.Name(), Msg: st.Msg})
+		if c.Cascade == nil || isBuiltin(f) {
+			if st := f.FilterNode(n, ne, c); !st.OK() {
+				out = append(out, Rejection{Node: n.ID, Model: c.ID(), Reason: st.Reason, Policy: f.Name(), Msg: st.Msg})
+			}
+			continue
+		}
+		for _, stage := range c.Cascade.Stages {
+			if st := f.FilterNode(n, ne, stage); !st.OK() {
+				out = append(out, Rejection{Node: n.ID, Model: c.ID(), Reason: st.Reason, Policy: f.Name(),
+					Msg: "stage " + stage.Model.ID + ": " + st.Msg})
+				break
+			}
 		}
 	}
 	return out
+}
+
+// isBuiltin reports whether f judges a candidate by its own figures.
+func isBuiltin(f NodeFilter) bool {
+	switch f.(type) {
+	case feasibility, minQuality:
+		return true
+	}
+	return false
 }
 
 // FilterPlan runs every plan filter and returns the first rejection, or nil.

@@ -151,7 +151,7 @@ func estimateJSON(est *estimator.Estimate) estimateOut {
 
 func candidateJSON(ne *estimator.NodeEstimate, c *estimator.Candidate) candidateOut {
 	co := candidateOut{
-		Model: c.Model.ID, Feasible: c.Feasible, Reasons: []reasonOut{},
+		Model: c.ID(), Feasible: c.Feasible, Reasons: []reasonOut{},
 		InputTokens: fullDist(c.InputTokens), CachedTokens: c.CachedTokens,
 		OutputTokens: distOut{Mean: ne.OutputTokens.Mean, P95: ptr(ne.OutputTokens.P95)},
 		Calls:        distOut{Mean: ne.Calls.Mean},
@@ -211,7 +211,7 @@ func writeEstimateTable(out io.Writer, est *estimator.Estimate, all bool) error 
 				}
 				note = "  infeasible: " + strings.Join(codes, ", ")
 			}
-			fmt.Fprintf(tw, "  %s\t%.0f\t$%s\t$%s\t$%s\t%.1fs\t%.2f\t%s\n", c.Model.ID, c.InputTokens.Mean, usd(c.Cost.Mean), usd(c.Cost.P50), usd(c.Cost.P95), c.LatencyS.Mean, c.Quality, note)
+			fmt.Fprintf(tw, "  %s\t%.0f\t$%s\t$%s\t$%s\t%.1fs\t%.2f\t%s\n", c.ID(), c.InputTokens.Mean, usd(c.Cost.Mean), usd(c.Cost.P50), usd(c.Cost.P95), c.LatencyS.Mean, c.Quality, note)
 		}
 		if err := tw.Flush(); err != nil {
 			return err

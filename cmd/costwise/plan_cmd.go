@@ -202,7 +202,7 @@ func planJSON(res *planner.Result) planOut {
 	}
 	for _, a := range res.Assignments {
 		c := a.Candidate
-		out.Assignments = append(out.Assignments, assignmentOut{Node: a.Node, Model: c.Model.ID,
+		out.Assignments = append(out.Assignments, assignmentOut{Node: a.Node, Model: c.ID(),
 			CostUSD: fullDist(c.Cost.Dist), LatencyS: distOut{Mean: c.LatencyS.Mean}, Quality: c.Quality,
 			InputTokens: distOut{Mean: c.InputTokens.Mean}, Ladder: a.Ladder})
 	}
@@ -250,7 +250,9 @@ func frontierBaseline(est *estimator.Estimate, want string) (*baseline, error) {
 	bestQ := -1.0
 	ids := map[string]bool{}
 	for k := range est.Nodes[0].Candidates {
-		ids[est.Nodes[0].Candidates[k].Model.ID] = true
+		if c := &est.Nodes[0].Candidates[k]; c.Cascade == nil {
+			ids[c.Model.ID] = true
+		}
 	}
 	for id := range ids {
 		if want != "" && id != want {
@@ -296,7 +298,7 @@ func writePlanTable(out io.Writer, res *planner.Result, base *baseline, preview 
 		if len(a.Ladder) > 1 {
 			ladder = strings.Join(a.Ladder[1:], " > ")
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%.0f\t%.0f\t%.2f\t$%s\t$%s\t%.1fs\t%.3f\t%s\n", k+1, a.Node, w.Nodes[a.Index].Task, c.Model.ID,
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%.0f\t%.0f\t%.2f\t$%s\t$%s\t%.1fs\t%.3f\t%s\n", k+1, a.Node, w.Nodes[a.Index].Task, c.ID(),
 			c.InputTokens.Mean, ne.OutputTokens.Mean, ne.Calls.Mean, usd(c.Cost.P50), usd(c.Cost.P95), c.LatencyS.Mean, c.Quality, ladder)
 	}
 	if err := tw.Flush(); err != nil {
@@ -355,7 +357,7 @@ func writePlanTable(out io.Writer, res *planner.Result, base *baseline, preview 
 func changed(res *planner.Result, a planner.Alternative) string {
 	var parts []string
 	for _, as := range res.Assignments {
-		if m := a.Models[as.Index]; m != as.Candidate.Model.ID {
+		if m := a.Models[as.Index]; m != as.Candidate.ID() {
 			parts = append(parts, as.Node+"="+m)
 		}
 	}
@@ -487,7 +489,7 @@ func costAnnotator(res *planner.Result) graph.Annotator {
 		}
 		gb := int(math.Round(255 * (1 - 0.75*frac)))
 		return graph.Annotation{
-			Lines: []string{a.Candidate.Model.ID, fmt.Sprintf("$%s (p95 $%s)", usd(a.Candidate.Cost.Mean), usd(a.Candidate.Cost.P95))},
+			Lines: []string{a.Candidate.ID(), fmt.Sprintf("$%s (p95 $%s)", usd(a.Candidate.Cost.Mean), usd(a.Candidate.Cost.P95))},
 			Fill:  fmt.Sprintf("#ff%02x%02x", gb, gb),
 		}
 	}
@@ -501,7 +503,7 @@ func writePreviewMarkdown(out io.Writer, res *planner.Result, base *baseline) er
 	fmt.Fprintln(out, "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|")
 	for k, a := range res.Assignments {
 		c, ne := a.Candidate, &res.Estimate.Nodes[a.Index]
-		fmt.Fprintf(out, "| %d | %s | %s | `%s` | %.0f | %.0f | %.2f | $%s | $%s | %.1f s | %.3f | %s |\n", k+1, a.Node, w.Nodes[a.Index].Task, c.Model.ID,
+		fmt.Fprintf(out, "| %d | %s | %s | `%s` | %.0f | %.0f | %.2f | $%s | $%s | %.1f s | %.3f | %s |\n", k+1, a.Node, w.Nodes[a.Index].Task, c.ID(),
 			c.InputTokens.Mean, ne.OutputTokens.Mean, ne.Calls.Mean, usd(c.Cost.P50), usd(c.Cost.P95), c.LatencyS.Mean, c.Quality, strings.Join(a.Ladder[1:], " → "))
 	}
 	t := res.Totals
