@@ -39,6 +39,25 @@ type Request struct {
 	// it arrives (besides its being collected into Response.Text). An
 	// error it returns aborts the call. It runs on the calling goroutine.
 	OnChunk func(ctx context.Context, chunk []byte) error
+	// LogProbs asks for the answer's token log-probabilities (OpenAI chat
+	// completions protocol, not streamed; other kinds return none), with
+	// TopLogProbs alternatives per token (0..20).
+	LogProbs    bool
+	TopLogProbs int
+}
+
+// TokenLogProb is one answer token's log-probability and its most likely
+// alternatives.
+type TokenLogProb struct {
+	Token   string
+	LogProb float64
+	Top     []TokenAlt
+}
+
+// TokenAlt is one alternative token at a position.
+type TokenAlt struct {
+	Token   string
+	LogProb float64
 }
 
 // Response is a successful call's result.
@@ -51,6 +70,9 @@ type Response struct {
 	FinishReason  string        // as the provider says it: "stop", "length", "end_turn", "max_tokens", "STOP" ...
 	Latency       time.Duration // from sending the request to the last byte
 	KeyEnv        string        // environment variable of the key used ("" for keyless providers)
+	// LogProbs are the answer's tokens with their log-probabilities when
+	// Request.LogProbs asked and the provider returned them; nil otherwise.
+	LogProbs []TokenLogProb
 }
 
 // Client calls one configured provider. Implementations are safe for
@@ -339,6 +361,9 @@ func (cl *client) callOnce(ctx context.Context, slot *keySlot, req Request) (Res
 	}
 
 	obs := &observation{}
+	if req.LogProbs && !req.Stream && cl.pc.Kind == KindOpenAI {
+		obs.logprobs, obs.topLogprobs = true, min(max(req.TopLogProbs, 0), 20)
+	}
 	if req.Stream {
 		switch cl.pc.Kind {
 		case KindOpenAI:
@@ -408,6 +433,9 @@ func (cl *client) callOnce(ctx context.Context, slot *keySlot, req Request) (Res
 	resp.Text = b.String()
 	if req.Stream && resp.Text == "" {
 		resp.Text = streamed.String()
+	}
+	if obs.logprobs {
+		resp.LogProbs = parseLogProbs(obs.capturedBody())
 	}
 	resp.Usage, resp.UsageReported = NormalizeUsage(cl.pc.Kind, info)
 	if !resp.UsageReported {

@@ -3,10 +3,14 @@ package provider
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptrace"
+	"strconv"
+	"strings"
 	"sync"
 )
 
@@ -29,6 +33,24 @@ type observation struct {
 	sawEnd   bool        // endMarker was seen in a 2xx body
 	tail     []byte      // last bytes read, to find a marker split across reads
 	bodyRead int64       // bytes of 2xx body read
+
+	// logprobs asks an OpenAI chat completion for token log-probabilities
+	// (langchaingo has no option for it): the request body gains
+	// "logprobs" (and "top_logprobs"), and the 2xx body is kept in
+	// captured for parseLogProbs.
+	logprobs    bool
+	topLogprobs int
+	captured    []byte
+}
+
+// maxCaptured bounds the response body kept for log-probabilities.
+const maxCaptured = 8 << 20
+
+// capturedBody returns the kept 2xx body.
+func (o *observation) capturedBody() []byte {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.captured
 }
 
 type obsKey struct{}
@@ -89,7 +111,14 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	o.mu.Lock()
 	o.attempts++
+	o.captured = o.captured[:0]
 	o.mu.Unlock()
+	if o.logprobs && req.Method == http.MethodPost && strings.HasSuffix(req.URL.Path, "/chat/completions") {
+		var err error
+		if req, err = withLogProbs(req, o.topLogprobs); err != nil {
+			return nil, err
+		}
+	}
 	trace := &httptrace.ClientTrace{
 		WroteRequest: func(info httptrace.WroteRequestInfo) {
 			if info.Err == nil {
@@ -125,6 +154,66 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	return resp, nil
 }
 
+// withLogProbs returns req with "logprobs": true (and "top_logprobs": top
+// when top > 0) added to its JSON body.
+func withLogProbs(req *http.Request, top int) (*http.Request, error) {
+	if req.Body == nil {
+		return req, nil
+	}
+	raw, err := io.ReadAll(req.Body)
+	_ = req.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	var body map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &body); err != nil {
+		return nil, fmt.Errorf("adding logprobs to the request: %w", err)
+	}
+	body["logprobs"] = json.RawMessage("true")
+	if top > 0 {
+		body["top_logprobs"] = json.RawMessage(strconv.Itoa(top))
+	}
+	out, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.Clone(req.Context())
+	req.Body, req.ContentLength = io.NopCloser(bytes.NewReader(out)), int64(len(out))
+	req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(out)), nil }
+	return req, nil
+}
+
+// parseLogProbs reads the first choice's token log-probabilities from an
+// OpenAI chat completion body; nil when it has none.
+func parseLogProbs(body []byte) []TokenLogProb {
+	var r struct {
+		Choices []struct {
+			LogProbs *struct {
+				Content []struct {
+					Token       string  `json:"token"`
+					LogProb     float64 `json:"logprob"`
+					TopLogProbs []struct {
+						Token   string  `json:"token"`
+						LogProb float64 `json:"logprob"`
+					} `json:"top_logprobs"`
+				} `json:"content"`
+			} `json:"logprobs"`
+		} `json:"choices"`
+	}
+	if json.Unmarshal(body, &r) != nil || len(r.Choices) == 0 || r.Choices[0].LogProbs == nil {
+		return nil
+	}
+	var out []TokenLogProb
+	for _, c := range r.Choices[0].LogProbs.Content {
+		t := TokenLogProb{Token: c.Token, LogProb: c.LogProb}
+		for _, a := range c.TopLogProbs {
+			t.Top = append(t.Top, TokenAlt{Token: a.Token, LogProb: a.LogProb})
+		}
+		out = append(out, t)
+	}
+	return out
+}
+
 // watchedBody records read errors and stream end markers of a 2xx body.
 type watchedBody struct {
 	rc io.ReadCloser
@@ -136,6 +225,9 @@ func (w *watchedBody) Read(p []byte) (int, error) {
 	o := w.o
 	o.mu.Lock()
 	o.bodyRead += int64(n)
+	if o.logprobs && n > 0 && len(o.captured)+n <= maxCaptured {
+		o.captured = append(o.captured, p[:n]...)
+	}
 	if len(o.endMarker) > 0 && !o.sawEnd && n > 0 {
 		o.tail = append(o.tail, p[:n]...)
 		if bytes.Contains(o.tail, o.endMarker) {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -68,6 +69,12 @@ type Reply struct {
 	ChunkDelay time.Duration
 	// RawBody, when set, is sent verbatim as a 200 application/json body.
 	RawBody string
+	// LogProbs are the answer's token log-probabilities, given (OpenAI,
+	// non-streamed) when the request asks for logprobs: the answer is split
+	// into len(LogProbs) tokens. With top_logprobs, each token's
+	// alternatives are itself and, for a "yes"/"no" token, the other word
+	// with the remaining probability.
+	LogProbs []float64
 }
 
 // Script maps model names to the replies given in turn. When a model's
@@ -86,6 +93,8 @@ type Call struct {
 	JSON         bool // response_format json_object / json_schema
 	Stream       bool
 	IncludeUsage bool // OpenAI stream_options.include_usage
+	LogProbs     bool // OpenAI logprobs
+	TopLogProbs  int  // OpenAI top_logprobs
 	Header       http.Header
 	Body         []byte // raw request body
 	Reply        Reply  // the scripted reply given
@@ -241,6 +250,8 @@ type wireRequest struct {
 	ResponseFormat *struct {
 		Type string `json:"type"`
 	} `json:"response_format"`
+	LogProbs    bool `json:"logprobs"`
+	TopLogProbs int  `json:"top_logprobs"`
 }
 
 type wireMessage struct {
@@ -321,6 +332,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	call.JSON = req.ResponseFormat != nil && strings.HasPrefix(req.ResponseFormat.Type, "json")
 	call.IncludeUsage = req.StreamOptions != nil && req.StreamOptions.IncludeUsage
+	call.LogProbs, call.TopLogProbs = req.LogProbs, req.TopLogProbs
 
 	// Checks in the order the real services make them.
 	if key == "" {
@@ -428,7 +440,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		if req.Stream {
 			s.openAIStream(w, r, rep, req.Model, answer, usage, call.IncludeUsage)
 		} else {
-			s.openAIJSON(w, rep, req.Model, answer, usage)
+			s.openAIJSON(w, rep, req.Model, answer, usage, logProbsBlock(rep, answer, req.LogProbs, req.TopLogProbs))
 		}
 		return
 	}
@@ -496,7 +508,30 @@ func writeJSON(w http.ResponseWriter, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-func (s *Server) openAIJSON(w http.ResponseWriter, rep Reply, model, answer string, u catalog.Usage) {
+// logProbsBlock is the choice's "logprobs" value: null unless the request
+// asked for them and the reply scripts them.
+func logProbsBlock(rep Reply, answer string, asked bool, top int) any {
+	if !asked || len(rep.LogProbs) == 0 {
+		return nil
+	}
+	content := make([]any, len(rep.LogProbs))
+	for k, lp := range rep.LogProbs {
+		lo, hi := k*len(answer)/len(rep.LogProbs), (k+1)*len(answer)/len(rep.LogProbs)
+		tok := answer[lo:hi]
+		alts := []any{}
+		if top > 0 {
+			alts = append(alts, map[string]any{"token": tok, "logprob": lp, "bytes": []byte(tok)})
+			other := map[string]string{"yes": "no", "no": "yes"}[strings.ToLower(strings.TrimSpace(tok))]
+			if other != "" && top > 1 && lp < 0 {
+				alts = append(alts, map[string]any{"token": other, "logprob": math.Log1p(-math.Exp(lp)), "bytes": []byte(other)})
+			}
+		}
+		content[k] = map[string]any{"token": tok, "logprob": lp, "bytes": []byte(tok), "top_logprobs": alts}
+	}
+	return map[string]any{"content": content, "refusal": nil}
+}
+
+func (s *Server) openAIJSON(w http.ResponseWriter, rep Reply, model, answer string, u catalog.Usage, logprobs any) {
 	finish := rep.FinishReason
 	if finish == "" {
 		finish = "stop"
@@ -504,7 +539,7 @@ func (s *Server) openAIJSON(w http.ResponseWriter, rep Reply, model, answer stri
 	choices := []any{map[string]any{
 		"index":         0,
 		"message":       map[string]any{"role": "assistant", "content": answer, "refusal": nil, "annotations": []any{}},
-		"logprobs":      nil,
+		"logprobs":      logprobs,
 		"finish_reason": finish,
 	}}
 	if rep.EmptyChoices {
