@@ -50,10 +50,13 @@ type Cascade struct {
 }
 
 // ID names the cascade as plans and ledgers show it:
-// "cascade:a@0.72>b" (each threshold follows the model it applies to).
+// "cascade:logprob:a@0.72>b" (the signal, then each model followed by the
+// threshold its answers must reach).
 func (c *Cascade) ID() string {
 	var b strings.Builder
 	b.WriteString("cascade:")
+	b.WriteString(c.Signal)
+	b.WriteByte(':')
 	for k, m := range c.Models {
 		if k > 0 {
 			b.WriteByte('>')
@@ -174,6 +177,13 @@ func (est *Estimate) cascadeCandidate(i int, c *Cascade) (Candidate, bool) {
 	if c.Source != "" {
 		out.QualitySource = "cascade fit: " + c.Source
 	}
+	n := est.Workflow.Nodes[i]
+	for k, s := range cc.Stages[:len(cc.Stages)-1] {
+		if why := signalUnavailable(c.Signal, n.Validate != "", s.Model); why != "" {
+			out.Feasible = false
+			out.Reasons = append(out.Reasons, Reason{ReasonCapability, fmt.Sprintf("stage %d (%s): %s", k+1, s.Model.ID, why)})
+		}
+	}
 	d := est.draws[i]
 	calls := d.eN
 	check := make([]float64, len(cc.Stages))
@@ -226,6 +236,20 @@ func (est *Estimate) runCost(c *Candidate, i int, d *nodeDraws, s int) float64 {
 		total += costSample(st.linear, &st.static, d, s) + float64(d.calls[s])*cc.checkUSD[k]
 	}
 	return total
+}
+
+// signalUnavailable says why a stage that may hand on cannot give the
+// signal: the validate signal needs the node's validate rule, and
+// log-probabilities are not returned by Anthropic's Messages API nor by the
+// Gemini client costwise uses (langchaingo's googleai). "" when it can.
+func signalUnavailable(signal string, hasValidate bool, m *catalog.Model) string {
+	switch {
+	case signal == SignalValidate && !hasValidate:
+		return "the validate signal needs the node's validate rule"
+	case signal == SignalLogprob && (m.Provider == "anthropic" || m.Provider == "gemini"):
+		return "the logprob signal needs token log-probabilities, which " + m.Provider + " calls do not return"
+	}
+	return ""
 }
 
 // selfCheckUSD prices one self-check call whose question holds the prompt

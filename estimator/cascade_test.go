@@ -11,7 +11,7 @@ import (
 func TestAddCascades(t *testing.T) {
 	cat := testCatalog(t, "")
 	w := parseWorkflow(t, string(readTestdata(t, "hand.toml")))
-	two := Cascade{Models: []string{mCachey, mTiered}, Thresholds: []float64{0.7}, Signal: SignalValidate,
+	two := Cascade{Models: []string{mCachey, mTiered}, Thresholds: []float64{0.7}, Signal: SignalLogprob,
 		Reach: []float64{1, 0.25}, Quality: 0.93, Rows: 400, Source: "test"}
 	selfCheck := two
 	selfCheck.Signal = SignalSelfCheck
@@ -33,17 +33,17 @@ func TestAddCascades(t *testing.T) {
 		cost           float64 // mean USD per run, by hand from the single-model figures of TestEstimateHandComputed
 		feasible       bool
 	}{
-		{"reach-weighted stages", "final", "cascade:acme/cachey@0.7>acme/tiered", 0.001306 + 0.25*0.003812, true},
-		{"a loop node", "agent", "cascade:acme/cachey@0.7>acme/tiered", 0.004028 + 0.25*0.012936, true},
+		{"reach-weighted stages", "final", "cascade:logprob:acme/cachey@0.7>acme/tiered", 0.001306 + 0.25*0.003812, true},
+		{"a loop node", "agent", "cascade:logprob:acme/cachey@0.7>acme/tiered", 0.004028 + 0.25*0.012936, true},
 		// One self-check per call of the first stage: prompt 706 + answer 300
 		// + 60 question tokens at $1/M, 5 output tokens at $2/M.
-		{"self-check calls are paid for", "final", "cascade:acme/cachey@0.5>acme/tiered",
+		{"self-check calls are paid for", "final", "cascade:self_check:acme/cachey@0.5>acme/tiered",
 			0.001306 + 0.25*0.003812 + (706+300+60)*1e-6 + 5*2e-6, true},
 		// review runs half the time: its self-checks too.
-		{"self-check under when", "review", "cascade:acme/cachey@0.5>acme/tiered",
+		{"self-check under when", "review", "cascade:self_check:acme/cachey@0.5>acme/tiered",
 			0.0012 + 0.25*0.0044 + 0.5*((400+1000+60)*1e-6+5*2e-6), true},
-		{"an infeasible stage makes the cascade infeasible", "extract", "cascade:plain/nocache@0.6>acme/tiered", 0.0011 + 0.5*0.0048, false},
-		{"a task-bound cascade on its task", "extract", "cascade:acme/cachey@0.9>acme/tiered", 0.002575 + 0.25*0.0048, true},
+		{"an infeasible stage makes the cascade infeasible", "extract", "cascade:logprob:plain/nocache@0.6>acme/tiered", 0.0011 + 0.5*0.0048, false},
+		{"a task-bound cascade on its task", "extract", "cascade:logprob:acme/cachey@0.9>acme/tiered", 0.002575 + 0.25*0.0048, true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -66,7 +66,7 @@ func TestAddCascades(t *testing.T) {
 	}
 	t.Run("a task-bound cascade stays off other tasks", func(t *testing.T) {
 		i, _ := w.NodeIndex("final")
-		_, ok := est.Candidate(i, "cascade:acme/cachey@0.9>acme/tiered")
+		_, ok := est.Candidate(i, "cascade:logprob:acme/cachey@0.9>acme/tiered")
 		assert.False(t, ok)
 	})
 	t.Run("quality is the measured one", func(t *testing.T) {
@@ -83,7 +83,7 @@ func TestCascadeTotalsAgreeWithMean(t *testing.T) {
 	cat := testCatalog(t, "")
 	w := parseWorkflow(t, string(readTestdata(t, "hand.toml")))
 	est := estimate(t, cat, w, WithSamples(20000))
-	c := Cascade{Models: []string{mCachey, mTiered}, Thresholds: []float64{0.7}, Signal: SignalValidate, Reach: []float64{1, 0.3}, Quality: 0.9}
+	c := Cascade{Models: []string{mCachey, mTiered}, Thresholds: []float64{0.7}, Signal: SignalLogprob, Reach: []float64{1, 0.3}, Quality: 0.9}
 	_, err := est.AddCascades([]Cascade{c})
 	require.NoError(t, err)
 	choice := make([]*Candidate, len(w.Nodes))
@@ -137,6 +137,60 @@ func TestCascadeCheck(t *testing.T) {
 			err := c.Check()
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), tc.field)
+		})
+	}
+}
+
+func TestCascadeSignalNeeds(t *testing.T) {
+	cat := testCatalog(t, `
+[[model]]
+id = "anthropic/claude"
+provider = "anthropic"
+input_per_mtok = 1.0
+output_per_mtok = 2.0
+context_window = 100000
+`)
+	w := parseWorkflow(t, `name = "s"
+[[node]]
+id = "plain"
+prompt = "p"
+output_tokens = 10
+[[node]]
+id = "checked"
+prompt = "p"
+output_tokens = 10
+validate = 'len(output) > 0'
+`)
+	est := estimate(t, cat, w)
+	mk := func(first, signal string) Cascade {
+		return Cascade{Models: []string{first, mTiered}, Thresholds: []float64{0.5}, Signal: signal, Reach: []float64{1, 0.5}, Quality: 0.9}
+	}
+	cs := []Cascade{mk(mCachey, SignalValidate), mk("anthropic/claude", SignalLogprob), mk("anthropic/claude", SignalSelfCheck), mk(mCachey, SignalLogprob)}
+	_, err := est.AddCascades(cs)
+	require.NoError(t, err)
+	cases := []struct {
+		node     string
+		c        Cascade
+		feasible bool
+		why      string
+	}{
+		{"plain", cs[0], false, "validate rule"},
+		{"checked", cs[0], true, ""},
+		{"plain", cs[1], false, "anthropic calls do not return"},
+		{"plain", cs[2], true, ""},
+		{"plain", cs[3], true, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.node+"/"+tc.c.ID()+"/"+tc.c.Signal, func(t *testing.T) {
+			i, _ := w.NodeIndex(tc.node)
+			c, ok := est.Candidate(i, tc.c.ID())
+			require.True(t, ok)
+			assert.Equal(t, tc.feasible, c.Feasible, "%v", c.Reasons)
+			if tc.why != "" {
+				require.NotEmpty(t, c.Reasons)
+				assert.Equal(t, ReasonCapability, c.Reasons[0].Code)
+				assert.Contains(t, c.Reasons[0].Detail, tc.why)
+			}
 		})
 	}
 }

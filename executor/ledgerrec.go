@@ -3,6 +3,7 @@ package executor
 import (
 	"github.com/costwise/costwise/estimator/catalog"
 	"github.com/costwise/costwise/executor/ledger"
+	"math"
 )
 
 // LedgerRecorder records a run in the SQLite ledger.
@@ -51,6 +52,7 @@ func toLedger(runID string, seq int64, a *Attempt) ledger.Attempt {
 			AudioInputTokens: u.AudioInputTokens, AudioOutputTokens: u.AudioOutputTokens, Images: u.Images},
 		UsageReported: a.UsageReported, CostNano: a.CostNano, LatencyMS: a.Latency.Milliseconds(),
 		StartedAt: a.Started, EndedAt: a.Started.Add(a.Latency),
+		Purpose: ledger.Purpose(a.Purpose), Confidence: a.Confidence,
 	}
 }
 
@@ -62,3 +64,12 @@ func UsageOf(u ledger.Usage) catalog.Usage {
 }
 
 var _ Recorder = LedgerRecorder{}
+
+// confidencePtr is c as an Attempt holds it: nil for NaN (no signal).
+func confidencePtr(c float64) *float64 {
+	if math.IsNaN(c) {
+		return nil
+	}
+	c = min(max(c, 0), 1)
+	return &c
+}

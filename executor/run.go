@@ -69,6 +69,9 @@ type Options struct {
 	// unlimited); it returns new ladders by node id (online re-planning).
 	// Nodes that have not started yet take their new ladder.
 	Replan func(ctx context.Context, done map[string]string, remainingNano int64) (map[string][]string, error)
+	// Cascades are the fitted cascades Replan may put on a ladder; those of
+	// the plan itself are known without it.
+	Cascades []estimator.Cascade
 }
 
 func (o Options) withDefaults() Options {
@@ -118,7 +121,15 @@ type Attempt struct {
 	CostNano      int64
 	Latency       time.Duration
 	Started       time.Time
+	// Purpose is "" for an answer, PurposeSelfCheck for a cascade's check.
+	Purpose string
+	// Confidence is the cascade signal judged on this answer (0..1); nil
+	// when none was.
+	Confidence *float64
 }
+
+// PurposeSelfCheck marks a cascade's self-check call.
+const PurposeSelfCheck = "self_check"
 
 // NodeResult is a node's outcome in a run.
 type NodeResult struct {
@@ -200,7 +211,8 @@ func (x *Executor) Run(ctx context.Context, spec Spec) (*Result, error) {
 	res := &Result{RunID: spec.RunID, Status: StatusRunning, PredictedUSD: spec.Plan.Totals.Cost.Dist, Simulated: x.opts.Simulated}
 	budget := NewBudget(spec.BudgetNan, spec.Spent)
 	st := &runState{x: x, spec: spec, rules: rules, budget: budget, outputs: map[string]string{}, results: make([]*NodeResult, len(w.Nodes)),
-		rng: rand.New(rand.NewPCG(x.opts.Seed, 99)), started: map[int]bool{}, ladders: map[int][]string{}}
+		rng: rand.New(rand.NewPCG(x.opts.Seed, 99)), started: map[int]bool{}, ladders: map[int][]string{},
+		cascades: cascadeIndex(spec, x.opts.Cascades)}
 	for id, out := range spec.Done {
 		st.outputs[id] = out
 	}
@@ -273,6 +285,8 @@ type runState struct {
 	rng     *rand.Rand
 	started map[int]bool
 	ladders map[int][]string // re-planned ladders
+	// cascades resolves the cascade IDs of ladders.
+	cascades map[string]*estimator.Cascade
 
 	fatal, exhausted, failed string // first reason of each kind
 
@@ -513,12 +527,16 @@ func (st *runState) ladder(ctx context.Context, i int, nr *NodeResult, iteration
 			return true, ""
 		}
 	}
+	rungs, err := st.rungs(ladder)
+	if err != nil {
+		return "", &fatalError{msg: err.Error()}
+	}
 	var lastErr error
 	var tooLongFor int64 // context window that proved too small
-	for rung, id := range ladder {
-		m, ok := st.x.cat.Lookup(id)
+	for rung, rg := range rungs {
+		m, ok := st.x.cat.Lookup(rg.model)
 		if !ok {
-			lastErr = fmt.Errorf("model %s is not in the catalog", id)
+			lastErr = fmt.Errorf("model %s is not in the catalog", rg.model)
 			continue
 		}
 		if tooLongFor > 0 && m.ContextWindow > 0 && m.ContextWindow <= tooLongFor {
@@ -527,7 +545,7 @@ func (st *runState) ladder(ctx context.Context, i int, nr *NodeResult, iteration
 		if rung > 0 {
 			nr.Escalations++
 		}
-		out, err := st.callWithRetries(ctx, i, nr, iteration, m, system, prompt, check, final)
+		out, err := st.callWithRetries(ctx, i, nr, iteration, m, system, prompt, check, final, rg.gate)
 		if err == nil {
 			nr.Model = m.ID
 			return out, nil
@@ -552,8 +570,12 @@ var errInvalidOutput = errors.New("invalid output")
 // exponential backoff and jitter (honouring Retry-After). An answer is
 // checked before its attempt is recorded; an accepted final answer is kept
 // in nr for FinishNode instead of being recorded alone.
+//
+// A cascade stage's answer must also pass its gate: a confidence below the
+// threshold (or no signal) rejects it like an invalid output, so the ladder
+// moves on to the next stage.
 func (st *runState) callWithRetries(ctx context.Context, i int, nr *NodeResult, iteration int, m *catalog.Model, system, prompt string,
-	check func(string) (bool, string), final bool) (string, error) {
+	check func(string) (bool, string), final bool, g *gate) (string, error) {
 	n := st.spec.Plan.Workflow.Nodes[i]
 	client, err := st.x.clients.Client(m.Provider)
 	if err != nil {
@@ -586,9 +608,12 @@ func (st *runState) callWithRetries(ctx context.Context, i int, nr *NodeResult, 
 		}
 		callCtx := ctx
 		if st.x.opts.Simulated {
-			callCtx = withSimHint(ctx, st.simHint(i, m))
+			h := st.simHint(i, m)
+			h.gate = g
+			callCtx = withSimHint(ctx, h)
 		}
-		resp, callErr := client.Call(callCtx, provider.Request{Model: apiName(m), System: system, Prompt: prompt, MaxTokens: maxOut, JSON: slices.Contains(n.Requires, graph.RequireJSON)})
+		resp, callErr := client.Call(callCtx, provider.Request{Model: apiName(m), System: system, Prompt: prompt, MaxTokens: maxOut,
+			JSON: slices.Contains(n.Requires, graph.RequireJSON), LogProbs: g != nil && g.signal == estimator.SignalLogprob})
 		at.Latency = time.Since(start)
 		if resp.Latency > 0 {
 			at.Latency = resp.Latency
@@ -617,6 +642,18 @@ func (st *runState) callWithRetries(ctx context.Context, i int, nr *NodeResult, 
 			at.MayHaveBilled = mayHaveBilled(callErr)
 		}
 		res.Settle(at.CostNano)
+		if callErr == nil && g != nil {
+			conf, how := st.judge(ctx, i, nr, iteration, m, system, prompt, resp, g)
+			at.Confidence = confidencePtr(conf)
+			if math.IsNaN(conf) || conf < g.threshold {
+				why := fmt.Sprintf("cascade %s: confidence %.3g (%s) below threshold %.3g; escalating", g.cascade, conf, how, g.threshold)
+				if math.IsNaN(conf) {
+					why = fmt.Sprintf("cascade %s: no confidence (%s); escalating", g.cascade, how)
+				}
+				at.Outcome, at.Reason = OutcomeInvalid, strings.TrimSpace(at.Reason+" "+why)
+				callErr = fmt.Errorf("%w: %s", errInvalidOutput, at.Reason)
+			}
+		}
 		if callErr == nil && final && st.x.rec != nil {
 			st.keepFinal(nr, seq, at)
 			return resp.Text, nil
@@ -707,7 +744,16 @@ func (st *runState) simHint(i int, m *catalog.Model) simHint {
 // than the input estimate's error.
 func (st *runState) reservation(i int, m *catalog.Model, system, prompt string) (int64, int, error) {
 	n := st.spec.Plan.Workflow.Nodes[i]
-	text := system + "\n" + prompt
+	out := math.Ceil(2 * st.spec.Plan.Estimate.Nodes[i].OutputTokens.P95)
+	if n.OutputTokens.Max > 0 {
+		out = float64(n.OutputTokens.Max)
+	}
+	return reserveFor(m, system+"\n"+prompt, out)
+}
+
+// reserveFor is the most a call of m sending text and writing at most out
+// tokens (capped by the model's limit) may cost, and that output cap.
+func reserveFor(m *catalog.Model, text string, out float64) (int64, int, error) {
 	var in int
 	if m.Tokenizer != "" {
 		c, err := tokens.Count(tokens.Encoding(m.Tokenizer), text)
@@ -725,10 +771,6 @@ func (st *runState) reservation(i int, m *catalog.Model, system, prompt string) 
 			return 0, 0, err
 		}
 		in = c.High()
-	}
-	out := math.Ceil(2 * st.spec.Plan.Estimate.Nodes[i].OutputTokens.P95)
-	if n.OutputTokens.Max > 0 {
-		out = float64(n.OutputTokens.Max)
 	}
 	if m.MaxOutputTokens > 0 {
 		out = math.Min(out, float64(m.MaxOutputTokens))

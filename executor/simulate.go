@@ -61,6 +61,10 @@ type simHint struct {
 	outMean, outP95 float64
 	quality         float64
 	node            string
+	// gate, on a cascade stage that may hand on, makes the answer's
+	// confidence pass its threshold in the measured share of calls.
+	gate      *gate
+	selfCheck bool // the call is the gate's self-check
 }
 
 type simHintKey struct{}
@@ -106,8 +110,35 @@ func (c simClient) Call(ctx context.Context, req provider.Request) (provider.Res
 		UsageReported: true,
 		Latency:       time.Duration((ttft + out/tps) * float64(time.Second)),
 	}
+	if g := h.gate; g != nil {
+		return c.s.gated(resp, g, h.selfCheck, req.LogProbs)
+	}
 	if h.quality > 0 && u > h.quality {
 		return resp, errSimulatedInvalid
+	}
+	return resp, nil
+}
+
+// gated simulates a cascade stage that may hand on: its answer's confidence
+// clears the threshold in the share of calls the fit measured (g.pass), and
+// answers that clear it are taken as right.
+func (s *Simulator) gated(resp provider.Response, g *gate, selfCheck, logprobs bool) (provider.Response, error) {
+	s.mu.Lock()
+	u, v := s.rng.Float64(), s.rng.Float64()
+	s.mu.Unlock()
+	conf := g.threshold * v
+	if u < g.pass {
+		conf = g.threshold + (1-g.threshold)*v
+	}
+	conf = min(max(conf, 1e-6), 1)
+	switch {
+	case selfCheck:
+		resp.Text, resp.Usage.OutputTokens = "yes", 1
+		resp.LogProbs = []provider.TokenLogProb{{Token: "yes", LogProb: math.Log(conf)}}
+	case logprobs:
+		resp.LogProbs = []provider.TokenLogProb{{Token: resp.Text, LogProb: math.Log(conf)}}
+	case u >= g.pass:
+		return resp, errSimulatedInvalid // a validate gate: the rule rejects the answer
 	}
 	return resp, nil
 }

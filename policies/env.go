@@ -71,7 +71,7 @@ type PlanInfo struct {
 	CostUSD   float64            `expr:"cost_usd"`  // expected cost of a run
 	LatencyS  float64            `expr:"latency_s"` // critical-path latency
 	Success   float64            `expr:"success"`   // product of node qualities
-	Models    map[string]string  `expr:"models"`    // node id -> model id (a cascade's ID, "cascade:a@0.7>b", for a cascade)
+	Models    map[string]string  `expr:"models"`    // node id -> model id (a cascade's ID, "cascade:logprob:a@0.7>b", for a cascade)
 	Providers map[string]int     `expr:"providers"` // provider -> nodes that may call it (every stage of a cascade counts)
 	Costs     map[string]float64 `expr:"costs"`     // node id -> expected cost
 	Nodes     int                `expr:"nodes"`

@@ -129,9 +129,10 @@ func TestRoundTrip(t *testing.T) {
 	assert.EqualValues(t, 1, seq)
 	usage := Usage{InputTokens: 1, CacheReadTokens: 2, CacheWrite5mTokens: 3, CacheWrite1hTokens: 4, OutputTokens: 5,
 		ReasoningTokens: 6, AudioInputTokens: 7, AudioOutputTokens: 8, Images: 9}
+	conf := 0.41
 	rc, err := l.RecordAttempt(Attempt{RunID: id, NodeID: "classify", Seq: seq, Model: "small", Provider: "openai",
 		Outcome: OutcomeInvalid, Reason: "not a label", MayHaveBilled: true, Usage: usage, UsageReported: true,
-		CostNano: 1234, EndedAt: t0.Add(time.Hour)})
+		CostNano: 1234, EndedAt: t0.Add(time.Hour), Confidence: &conf})
 	require.NoError(t, err)
 	assert.Equal(t, Receipt{Seq: 1, RunSpentNano: 1234}, rc)
 	rc, err = l.RecordFinalAttempt(Attempt{RunID: id, NodeID: "classify", Model: "big", Provider: "anthropic",
@@ -164,7 +165,9 @@ func TestRoundTrip(t *testing.T) {
 	a := c.Attempts[0]
 	assert.Equal(t, Attempt{RunID: id, NodeID: "classify", Seq: 1, Model: "small", Provider: "openai",
 		Outcome: OutcomeInvalid, Reason: "not a label", MayHaveBilled: true, Usage: usage, UsageReported: true,
-		CostNano: 1234, LatencyMS: a.EndedAt.Sub(a.StartedAt).Milliseconds(), StartedAt: a.StartedAt, EndedAt: t0.Add(time.Hour)}, a)
+		CostNano: 1234, LatencyMS: a.EndedAt.Sub(a.StartedAt).Milliseconds(), StartedAt: a.StartedAt, EndedAt: t0.Add(time.Hour),
+		Purpose: PurposeAnswer, Confidence: &conf}, a)
+	assert.Nil(t, c.Attempts[1].Confidence, "no signal, no confidence")
 	assert.False(t, a.StartedAt.IsZero(), "start time taken from BeginAttempt")
 	b := c.Attempts[1]
 	assert.Equal(t, int64(321), b.LatencyMS)
@@ -234,6 +237,13 @@ func TestWriteErrors(t *testing.T) {
 			ErrNotFound, `run "r_x" has no node "zz"`},
 		{"bad outcome", func() error { _, err := l.RecordAttempt(with(func(a *Attempt) { a.Outcome = "meh" })); return err },
 			ErrInvalid, `outcome "meh"`},
+		{"bad purpose", func() error { _, err := l.RecordAttempt(with(func(a *Attempt) { a.Purpose = "vibes" })); return err },
+			ErrInvalid, `purpose "vibes"`},
+		{"confidence above 1", func() error {
+			c := 1.5
+			_, err := l.RecordAttempt(with(func(a *Attempt) { a.Confidence = &c }))
+			return err
+		}, ErrInvalid, "confidence is 1.5"},
 		{"negative cost", func() error { _, err := l.RecordAttempt(with(func(a *Attempt) { a.CostNano = -1 })); return err },
 			ErrInvalid, "cost_nano is -1"},
 		{"negative tokens", func() error {

@@ -44,8 +44,9 @@ type ObservationRow struct {
 // runs that ended at or after since (the zero time: all), oldest first
 // (by end time, then run and seq). Calls that were interrupted by a crash
 // (outcome interrupted) are left out: nothing is known of them but their
-// estimated cost. Escalation and the answer call are judged over the whole
-// node, including calls before since.
+// estimated cost, and so are a cascade's self-check calls (they answer
+// nothing). Escalation and the answer call are judged over the whole node,
+// including calls before since.
 func (l *Ledger) Observations(since time.Time) ([]ObservationRow, error) {
 	sinceN := int64(-1 << 63)
 	if !since.IsZero() {
@@ -61,7 +62,7 @@ func (l *Ledger) Observations(since time.Time) ([]ObservationRow, error) {
 				SELECT a.*,
 					LEAD(a.model) OVER (PARTITION BY a.run_id, a.node_id, a.iteration ORDER BY a.seq) AS next_model,
 					MAX(CASE WHEN a.outcome = 'ok' THEN a.seq END) OVER (PARTITION BY a.run_id, a.node_id) AS answer_seq
-				FROM attempts a WHERE a.run_id IN (SELECT id FROM picked)
+				FROM attempts a WHERE a.run_id IN (SELECT id FROM picked) AND a.purpose = 'answer'
 			), fb AS (
 				SELECT run_id, node_id, score, created_at,
 					ROW_NUMBER() OVER (PARTITION BY run_id, node_id ORDER BY created_at DESC, id DESC) AS rn

@@ -50,7 +50,7 @@ func TestMigrateFromV1(t *testing.T) {
 	defer l.Close()
 	var v int
 	require.NoError(t, l.w.QueryRow(`PRAGMA user_version`).Scan(&v))
-	assert.Equal(t, 2, v)
+	assert.Equal(t, SchemaVersion, v)
 	require.NoError(t, l.Check())
 
 	rec, err := l.Run("r_old")

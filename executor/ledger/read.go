@@ -111,7 +111,7 @@ func scanAttempts(ctx context.Context, tx *sql.Tx, runID string) ([]Attempt, err
 		SELECT node_id, seq, iteration, model, provider, outcome, reason, may_have_billed,
 			input_tokens, cache_read_tokens, cache_write_5m_tokens, cache_write_1h_tokens, output_tokens,
 			reasoning_tokens, audio_in_tokens, audio_out_tokens, images,
-			usage_reported, cost_nano, latency_ms, started_at, ended_at
+			usage_reported, cost_nano, latency_ms, started_at, ended_at, purpose, confidence
 		FROM attempts WHERE run_id = ? ORDER BY seq`, runID)
 	if err != nil {
 		return nil, err
@@ -121,15 +121,20 @@ func scanAttempts(ctx context.Context, tx *sql.Tx, runID string) ([]Attempt, err
 	for rows.Next() {
 		a := Attempt{RunID: runID}
 		u := &a.Usage
-		var outcome string
+		var outcome, purpose string
 		var started, ended int64
+		var conf sql.NullFloat64
 		if err := rows.Scan(&a.NodeID, &a.Seq, &a.Iteration, &a.Model, &a.Provider, &outcome, &a.Reason, &a.MayHaveBilled,
 			&u.InputTokens, &u.CacheReadTokens, &u.CacheWrite5mTokens, &u.CacheWrite1hTokens, &u.OutputTokens,
 			&u.ReasoningTokens, &u.AudioInputTokens, &u.AudioOutputTokens, &u.Images,
-			&a.UsageReported, &a.CostNano, &a.LatencyMS, &started, &ended); err != nil {
+			&a.UsageReported, &a.CostNano, &a.LatencyMS, &started, &ended, &purpose, &conf); err != nil {
 			return nil, err
 		}
-		a.Outcome, a.StartedAt, a.EndedAt = Outcome(outcome), fromNanos(started), fromNanos(ended)
+		a.Outcome, a.StartedAt, a.EndedAt, a.Purpose = Outcome(outcome), fromNanos(started), fromNanos(ended), Purpose(purpose)
+		if conf.Valid {
+			v := conf.Float64
+			a.Confidence = &v
+		}
 		out = append(out, a)
 	}
 	return out, rows.Err()

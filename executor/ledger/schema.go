@@ -124,11 +124,18 @@ CREATE INDEX feedback_node ON feedback (run_id, node_id, created_at);
 
 CREATE INDEX attempts_ended ON attempts (ended_at);
 `,
+	// 3: cascades. An attempt's purpose tells an answer from a self-check
+	// call (a confidence signal whose cost is counted), and confidence is
+	// the signal the cascade compared with its threshold (NULL: none).
+	`
+ALTER TABLE attempts ADD COLUMN purpose TEXT NOT NULL DEFAULT 'answer' CHECK (purpose IN ('answer', 'self_check'));
+ALTER TABLE attempts ADD COLUMN confidence REAL CHECK (confidence IS NULL OR (confidence >= 0 AND confidence <= 1));
+`,
 }
 
 // SchemaVersion is the schema version this package writes (PRAGMA
 // user_version after Open); it equals len(migrations).
-const SchemaVersion = 2
+const SchemaVersion = 3
 
 // migrate brings the database to SchemaVersion in one transaction per
 // migration; running it again is a no-op. The version is read inside the

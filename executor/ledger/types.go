@@ -206,7 +206,21 @@ type Attempt struct {
 	LatencyMS int64
 	StartedAt time.Time
 	EndedAt   time.Time
+	// Purpose is PurposeAnswer ("" means it) or PurposeSelfCheck.
+	Purpose Purpose
+	// Confidence is the cascade signal judged on this answer (0..1), nil
+	// when none was.
+	Confidence *float64
 }
+
+// Purpose says why a call was made.
+type Purpose string
+
+// Call purposes.
+const (
+	PurposeAnswer    Purpose = "answer"     // an answer to the node's prompt
+	PurposeSelfCheck Purpose = "self_check" // a cascade's check of an answer; its cost counts, it answers nothing
+)
 
 // CallStart announces a provider call before it is sent (BeginAttempt).
 type CallStart struct {

@@ -228,8 +228,20 @@ func isFKError(err error) bool {
 	return err != nil && strings.Contains(err.Error(), "FOREIGN KEY constraint failed")
 }
 
+// purpose is a.Purpose with "" read as PurposeAnswer.
+func (a *Attempt) purpose() Purpose {
+	if a.Purpose == "" {
+		return PurposeAnswer
+	}
+	return a.Purpose
+}
+
 func (a *Attempt) validate() error {
 	switch {
+	case a.purpose() != PurposeAnswer && a.purpose() != PurposeSelfCheck:
+		return invalid("attempt.purpose %q is not one of answer, self_check", a.Purpose)
+	case a.Confidence != nil && !(*a.Confidence >= 0 && *a.Confidence <= 1):
+		return invalid("attempt.confidence is %v; it must be within [0, 1]", *a.Confidence)
 	case a.Model == "":
 		return invalid("attempt.model is empty")
 	case !a.Outcome.valid():
@@ -340,12 +352,12 @@ func (l *Ledger) recordAttempt(ctx context.Context, tx *sql.Tx, a Attempt) (Rece
 		INSERT INTO attempts (run_id, node_id, seq, iteration, model, provider, outcome, reason, may_have_billed,
 			input_tokens, cache_read_tokens, cache_write_5m_tokens, cache_write_1h_tokens, output_tokens,
 			reasoning_tokens, audio_in_tokens, audio_out_tokens, images,
-			usage_reported, cost_nano, latency_ms, started_at, ended_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			usage_reported, cost_nano, latency_ms, started_at, ended_at, purpose, confidence)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		a.RunID, a.NodeID, a.Seq, a.Iteration, a.Model, a.Provider, string(a.Outcome), a.Reason, a.MayHaveBilled,
 		u.InputTokens, u.CacheReadTokens, u.CacheWrite5mTokens, u.CacheWrite1hTokens, u.OutputTokens,
 		u.ReasoningTokens, u.AudioInputTokens, u.AudioOutputTokens, u.Images,
-		a.UsageReported, a.CostNano, a.LatencyMS, nanos(a.StartedAt), nanos(a.EndedAt))
+		a.UsageReported, a.CostNano, a.LatencyMS, nanos(a.StartedAt), nanos(a.EndedAt), string(a.purpose()), a.Confidence)
 	if isFKError(err) {
 		return Receipt{}, nodeNotFound(a.RunID, a.NodeID)
 	}
