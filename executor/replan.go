@@ -12,9 +12,10 @@ import (
 // PlannerReplan returns an Options.Replan that plans the residual workflow
 // (graph.Workflow.Residual: finished nodes' actual outputs become inputs)
 // with the budget left, using the same estimator and policies as the
-// original plan. When the residual has no feasible plan it keeps the
-// current one.
-func PlannerReplan(w *graph.Workflow, est *estimator.Estimator, set *policies.Set, opts planner.Options) func(context.Context, map[string]string, int64) (map[string][]string, error) {
+// original plan, offering the fitted cascades again (give the same ones to
+// Options.Cascades so that the executor can run them). When the residual has
+// no feasible plan it keeps the current one.
+func PlannerReplan(w *graph.Workflow, est *estimator.Estimator, set *policies.Set, opts planner.Options, cascades ...estimator.Cascade) func(context.Context, map[string]string, int64) (map[string][]string, error) {
 	opts.Alternatives = -1
 	return func(ctx context.Context, done map[string]string, remainingNano int64) (map[string][]string, error) {
 		r, err := w.Residual(done)
@@ -29,6 +30,9 @@ func PlannerReplan(w *graph.Workflow, est *estimator.Estimator, set *policies.Se
 		}
 		e, err := est.Estimate(r)
 		if err != nil {
+			return nil, err
+		}
+		if _, err := e.AddCascades(cascades); err != nil {
 			return nil, err
 		}
 		res, err := planner.New(set, opts).Plan(ctx, e)

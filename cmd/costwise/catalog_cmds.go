@@ -35,6 +35,16 @@ func (f *catalogFlags) register(cmd *cobra.Command) {
 	cmd.PersistentFlags().DurationVar(&f.halfLife, "learn-half-life", 7*24*time.Hour, "with --learn-from: how fast old observations fade")
 }
 
+// pipeline loads the catalog (and the fitted cascades) for the planning
+// commands.
+func (f *catalogFlags) pipeline(stderr io.Writer, samples int, seed uint64) (*pipeline, error) {
+	cat, err := f.load(stderr)
+	if err != nil {
+		return nil, err
+	}
+	return &pipeline{cat: cat, samples: samples, seed: seed}, nil
+}
+
 // load builds the catalog, printing every problem as file:line:col.
 func (f *catalogFlags) load(stderr io.Writer) (*catalog.Catalog, error) {
 	cat, err := catalog.LoadFiles(f.files, !f.noDefault)

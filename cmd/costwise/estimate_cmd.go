@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"sort"
@@ -27,26 +28,42 @@ func (f *estimateFlags) register(cmd *cobra.Command) {
 
 // loadAndEstimate loads the workflow and the catalog and estimates.
 func loadAndEstimate(cmd *cobra.Command, path string, cf *catalogFlags, ef *estimateFlags) (*estimator.Estimate, error) {
-	if ef.samples < 1 || ef.samples > 1_000_000 {
-		return nil, usageError("--samples must be between 1 and 1000000, got %d", ef.samples)
-	}
-	w, err := graph.Load(path)
-	if err != nil {
-		return nil, reportLoadError(cmd.ErrOrStderr(), err)
-	}
-	cat, err := cf.load(cmd.ErrOrStderr())
+	w, p, err := loadForPipeline(cmd, path, cf, ef)
 	if err != nil {
 		return nil, err
 	}
-	e, err := estimator.New(cat, estimator.WithSamples(ef.samples), estimator.WithSeed(ef.seed))
+	_, est, err := p.estimate(w)
 	if err != nil {
-		return nil, &exitError{code: exitBadInput, msg: err.Error()}
-	}
-	est, err := e.Estimate(w)
-	if err != nil {
-		return nil, &exitError{code: exitBadInput, msg: fmt.Sprintf("%s: %v", path, err)}
+		return nil, cliError(cmd, err)
 	}
 	return est, nil
+}
+
+// loadForPipeline checks the Monte Carlo flags, loads the workflow, and
+// builds the pipeline from the catalog flags.
+func loadForPipeline(cmd *cobra.Command, path string, cf *catalogFlags, ef *estimateFlags) (*graph.Workflow, *pipeline, error) {
+	if ef.samples < 1 || ef.samples > 1_000_000 {
+		return nil, nil, usageError("--samples must be between 1 and 1000000, got %d", ef.samples)
+	}
+	w, err := graph.Load(path)
+	if err != nil {
+		return nil, nil, reportLoadError(cmd.ErrOrStderr(), err)
+	}
+	p, err := cf.pipeline(cmd.ErrOrStderr(), ef.samples, ef.seed)
+	if err != nil {
+		return nil, nil, err
+	}
+	return w, p, nil
+}
+
+// cliError turns a pipeline error into the CLI's: a workflow problem is bad
+// input (rules with file:line:col), anything else too, with its message.
+func cliError(cmd *cobra.Command, err error) error {
+	var se *stageError
+	if errors.As(err, &se) && se.stage == "policies" {
+		return reportLoadError(cmd.ErrOrStderr(), se.err)
+	}
+	return &exitError{code: exitBadInput, msg: err.Error()}
 }
 
 func newEstimateCmd(cf *catalogFlags) *cobra.Command {

@@ -15,7 +15,6 @@ import (
 	"github.com/costwise/costwise/estimator"
 	"github.com/costwise/costwise/graph"
 	"github.com/costwise/costwise/planner"
-	"github.com/costwise/costwise/policies"
 )
 
 // planFlags are the planner's options on plan and preview.
@@ -41,24 +40,19 @@ func planWorkflow(cmd *cobra.Command, path string, cf *catalogFlags, pf *planFla
 	if pf.maxNodes < 0 || pf.alternatives < 0 {
 		return nil, usageError("--max-nodes and --alternatives must be >= 0")
 	}
-	est, err := loadAndEstimate(cmd, path, cf, &pf.estimateFlags)
+	w, p, err := loadForPipeline(cmd, path, cf, &pf.estimateFlags)
 	if err != nil {
 		return nil, err
-	}
-	set, err := policies.Compile(est.Workflow)
-	if err != nil {
-		return nil, reportLoadError(cmd.ErrOrStderr(), err)
 	}
 	alts := pf.alternatives
 	if alts == 0 {
 		alts = -1
 	}
-	p := planner.New(set, planner.Options{Timeout: pf.timeout, MaxExplored: pf.maxNodes, Alternatives: alts})
-	res, err := p.Plan(context.Background(), est)
+	pl, err := p.plan(context.Background(), w, planner.Options{Timeout: pf.timeout, MaxExplored: pf.maxNodes, Alternatives: alts})
 	if err != nil {
-		return nil, &exitError{code: exitBadInput, msg: err.Error()}
+		return nil, cliError(cmd, err)
 	}
-	return res, nil
+	return pl.plan, nil
 }
 
 // infeasibleExit prints why no plan exists and returns exit code 3.

@@ -16,13 +16,11 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/costwise/costwise/estimator"
 	"github.com/costwise/costwise/executor"
 	"github.com/costwise/costwise/executor/ledger"
 	"github.com/costwise/costwise/executor/provider"
 	"github.com/costwise/costwise/graph"
 	"github.com/costwise/costwise/planner"
-	"github.com/costwise/costwise/policies"
 )
 
 type runFlags struct {
@@ -105,34 +103,19 @@ func runWorkflow(cmd *cobra.Command, path string, cf *catalogFlags, rf *runFlags
 	if rf.timeout <= 0 {
 		return usageError("--timeout must be positive")
 	}
-	w, err := graph.Load(path)
+	w, p, err := loadForPipeline(cmd, path, cf, &rf.estimateFlags)
 	if err != nil {
-		return reportLoadError(cmd.ErrOrStderr(), err)
+		return err
 	}
 	if _, err := executor.CompileRules(w); err != nil {
 		return reportLoadError(cmd.ErrOrStderr(), err)
 	}
-	cat, err := cf.load(cmd.ErrOrStderr())
+	cat := p.cat
+	pl, err := p.plan(cmd.Context(), w, planner.Options{Timeout: rf.timeout, MaxExplored: rf.maxNodes, Alternatives: -1})
 	if err != nil {
-		return err
+		return cliError(cmd, err)
 	}
-	est, err := estimator.New(cat, estimator.WithSamples(rf.samples), estimator.WithSeed(rf.seed))
-	if err != nil {
-		return usageError("%v", err)
-	}
-	e, err := est.Estimate(w)
-	if err != nil {
-		return &exitError{code: exitBadInput, msg: err.Error()}
-	}
-	set, err := policies.Compile(w)
-	if err != nil {
-		return reportLoadError(cmd.ErrOrStderr(), err)
-	}
-	popts := planner.Options{Timeout: rf.timeout, MaxExplored: rf.maxNodes, Alternatives: -1}
-	plan, err := planner.New(set, popts).Plan(cmd.Context(), e)
-	if err != nil {
-		return &exitError{code: exitBadInput, msg: err.Error()}
-	}
+	plan := pl.plan
 	if !plan.Feasible {
 		return infeasibleExit(cmd.ErrOrStderr(), plan)
 	}
@@ -190,9 +173,9 @@ func runWorkflow(cmd *cobra.Command, path string, cf *catalogFlags, rf *runFlags
 	}
 
 	progress := newProgress(cmd.ErrOrStderr(), rf.simulate)
-	opts := executor.Options{Concurrency: rf.concurrency, Simulated: rf.simulate, Seed: rf.seed, OnEvent: progress.event}
+	opts := executor.Options{Concurrency: rf.concurrency, Simulated: rf.simulate, Seed: rf.seed, OnEvent: progress.event, Cascades: p.cascades}
 	if !rf.noReplan {
-		opts.Replan = executor.PlannerReplan(w, est, set, planner.Options{Timeout: min(rf.timeout, 2*time.Second), MaxExplored: rf.maxNodes})
+		opts.Replan = p.replan(pl, planner.Options{Timeout: min(rf.timeout, 2*time.Second), MaxExplored: rf.maxNodes})
 	}
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -17,14 +17,14 @@ import (
 	"github.com/costwise/costwise/graph"
 	"github.com/costwise/costwise/internal/server"
 	"github.com/costwise/costwise/planner"
-	"github.com/costwise/costwise/policies"
 )
 
 // cliRuns answers POST /v1/runs and GET /v1/runs/{id} with the pipeline of
 // `costwise run` (estimator.DefaultSamples runs, seed 1, 10 s search,
 // re-planning after each node, 4 nodes at once) and its JSON contract.
 type cliRuns struct {
-	cat     *catalog.Catalog
+	cat      *catalog.Catalog
+	cascades []estimator.Cascade // offered to every workflow (--cascades)
 	clients executor.Clients // the configured providers; nil allows simulated runs only
 	led     *ledger.Ledger
 
@@ -33,6 +33,11 @@ type cliRuns struct {
 }
 
 const serveRunSeed = 1
+
+// pipeline is the planning pipeline of served runs.
+func (c *cliRuns) pipeline() *pipeline {
+	return &pipeline{cat: c.cat, samples: estimator.DefaultSamples, seed: serveRunSeed, cascades: c.cascades}
+}
 
 func (c *cliRuns) Prepare(ctx context.Context, rs server.RunSpec) (*server.PreparedRun, error) {
 	w, err := graph.Parse(rs.Name, rs.Source)
@@ -46,22 +51,12 @@ func (c *cliRuns) Prepare(ctx context.Context, rs server.RunSpec) (*server.Prepa
 	if err != nil {
 		return nil, err
 	}
-	est, err := estimator.New(c.cat, estimator.WithSamples(estimator.DefaultSamples), estimator.WithSeed(serveRunSeed))
+	p := c.pipeline()
+	pl, err := p.plan(ctx, w, planner.Options{Timeout: 10 * time.Second, Alternatives: -1})
 	if err != nil {
-		return nil, err
+		return nil, serverError(err)
 	}
-	e, err := est.Estimate(w)
-	if err != nil {
-		return nil, &server.InputError{Msg: fmt.Sprintf("%s: %v", rs.Name, err)}
-	}
-	set, err := policies.Compile(w)
-	if err != nil {
-		return nil, inputError(err)
-	}
-	plan, err := planner.New(set, planner.Options{Timeout: 10 * time.Second, Alternatives: -1}).Plan(ctx, e)
-	if err != nil {
-		return nil, &server.InputError{Msg: err.Error()}
-	}
+	plan := pl.plan
 	if !plan.Feasible {
 		return nil, &server.InfeasibleError{Body: planJSON(plan)}
 	}
@@ -77,7 +72,7 @@ func (c *cliRuns) Prepare(ctx context.Context, rs server.RunSpec) (*server.Prepa
 		return nil, err
 	}
 	opts := executor.Options{Concurrency: 4, Simulated: rs.Simulate, Seed: serveRunSeed,
-		Replan: executor.PlannerReplan(w, est, set, planner.Options{Timeout: 2 * time.Second})}
+		Replan: p.replan(pl, planner.Options{Timeout: 2 * time.Second}), Cascades: p.cascades}
 	x := executor.New(c.cat, clients, executor.LedgerRecorder{L: c.led}, opts)
 	return &server.PreparedRun{ID: spec.RunID, Execute: func(ctx context.Context) error {
 		res, err := x.Run(ctx, spec)

@@ -21,7 +21,6 @@ import (
 	"github.com/costwise/costwise/graph"
 	"github.com/costwise/costwise/internal/server"
 	"github.com/costwise/costwise/planner"
-	"github.com/costwise/costwise/policies"
 )
 
 func newServeCmd(cf *catalogFlags) *cobra.Command {
@@ -108,7 +107,8 @@ resumable with costwise run --resume RUN_ID (given the same workflow text).`,
 // default options (estimator.DefaultSamples runs, seed 1, 10 s search, 4
 // alternatives, the default baseline).
 type cliWorkflows struct {
-	cat *catalog.Catalog
+	cat      *catalog.Catalog
+	cascades []estimator.Cascade // offered to every workflow (--cascades)
 }
 
 func (c *cliWorkflows) Workflow(ctx context.Context, kind server.WorkflowKind, name string, src []byte) (int, any, error) {
@@ -116,25 +116,19 @@ func (c *cliWorkflows) Workflow(ctx context.Context, kind server.WorkflowKind, n
 	if err != nil {
 		return 0, nil, inputError(err)
 	}
-	e, err := estimator.New(c.cat, estimator.WithSamples(estimator.DefaultSamples), estimator.WithSeed(1))
-	if err != nil {
-		return 0, nil, err
-	}
-	est, err := e.Estimate(w)
-	if err != nil {
-		return 0, nil, &server.InputError{Msg: fmt.Sprintf("%s: %v", name, err)}
-	}
+	p := &pipeline{cat: c.cat, samples: estimator.DefaultSamples, seed: 1, cascades: c.cascades}
 	if kind == server.KindEstimate {
+		_, est, err := p.estimate(w)
+		if err != nil {
+			return 0, nil, serverError(err)
+		}
 		return http.StatusOK, estimateJSON(est), nil
 	}
-	set, err := policies.Compile(w)
+	pl, err := p.plan(ctx, w, planner.Options{Timeout: 10 * time.Second, Alternatives: 4})
 	if err != nil {
-		return 0, nil, inputError(err)
+		return 0, nil, serverError(err)
 	}
-	res, err := planner.New(set, planner.Options{Timeout: 10 * time.Second, Alternatives: 4}).Plan(ctx, est)
-	if err != nil {
-		return 0, nil, &server.InputError{Msg: err.Error()}
-	}
+	res := pl.plan
 	if !res.Feasible {
 		return http.StatusUnprocessableEntity, planJSON(res), nil
 	}
@@ -149,6 +143,16 @@ func (c *cliWorkflows) Workflow(ctx context.Context, kind server.WorkflowKind, n
 }
 
 // inputError lists a load error's diagnostics, one per line.
+// serverError turns a pipeline error into the server's: problems with the
+// workflow are the client's (400), anything else the server's.
+func serverError(err error) error {
+	var se *stageError
+	if errors.As(err, &se) {
+		return inputError(se.err)
+	}
+	return &server.InputError{Msg: err.Error()}
+}
+
 func inputError(err error) error {
 	var errs graph.Errors
 	if errors.As(err, &errs) {
