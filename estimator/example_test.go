@@ -91,3 +91,63 @@ repeat = { mean = 2, max = 2 }
 	// draft     acme/large $0.015200   600 in  34.0 s  q=0.95  ok
 	// run: $0.017500, 37.5 s critical path, success 0.760
 }
+
+// Offer a fitted cascade (small first, large for the 25% of calls whose
+// answers fall below the confidence threshold) as one more candidate: its
+// cost weighs each stage by the share of calls that reach it, and its
+// quality is the one measured on held-out outcomes.
+func ExampleEstimate_AddCascades() {
+	cat, err := catalog.LoadTOML("models.toml", []byte(`
+[[model]]
+id = "acme/small"
+input_per_mtok = 0.50
+output_per_mtok = 1.00
+[model.quality]
+default = 0.80
+
+[[model]]
+id = "acme/large"
+input_per_mtok = 2.00
+output_per_mtok = 8.00
+[model.quality]
+default = 0.95
+`))
+	if err != nil {
+		log.Fatal(err)
+	}
+	w, err := graph.Parse("workflow.toml", []byte(`
+name = "classify"
+
+[[node]]
+id = "label"
+task = "classification"
+prompt = "Label the ticket."
+input_tokens = 1000
+output_tokens = { mean = 10, p95 = 10 }
+`))
+	if err != nil {
+		log.Fatal(err)
+	}
+	e, err := estimator.New(cat)
+	if err != nil {
+		log.Fatal(err)
+	}
+	est, err := e.Estimate(w)
+	if err != nil {
+		log.Fatal(err)
+	}
+	_, err = est.AddCascades([]estimator.Cascade{{
+		Task: "classification", Models: []string{"acme/small", "acme/large"}, Thresholds: []float64{0.8},
+		Signal: estimator.SignalLogprob, Reach: []float64{1, 0.25}, Quality: 0.94, Rows: 2000,
+	}})
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, c := range est.Nodes[0].Candidates {
+		fmt.Printf("%-40s $%.6f quality %.2f\n", c.ID(), c.Cost.Mean, c.Quality)
+	}
+	// Output:
+	// acme/small                               $0.000510 quality 0.80
+	// acme/large                               $0.002080 quality 0.95
+	// cascade:logprob:acme/small@0.8>acme/large $0.001030 quality 0.94
+}

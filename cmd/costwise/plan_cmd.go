@@ -129,6 +129,28 @@ type assignmentOut struct {
 	Quality     float64  `json:"quality"`
 	InputTokens distOut  `json:"input_tokens"`
 	Ladder      []string `json:"ladder"`
+	// Cascade describes a fitted cascade when Model is one ("cascade:...").
+	Cascade *cascadeOut `json:"cascade,omitempty"`
+}
+
+// cascadeOut is a planned cascade: its stages and the measured numbers
+// behind its cost and quality.
+type cascadeOut struct {
+	Models     []string  `json:"models"`
+	Thresholds []float64 `json:"thresholds"`
+	Signal     string    `json:"signal"`
+	Reach      []float64 `json:"reach"`
+	Quality    float64   `json:"quality"`
+	Rows       int       `json:"rows"`
+	Source     string    `json:"source"`
+}
+
+func cascadeJSON(c *estimator.Candidate) *cascadeOut {
+	if c.Cascade == nil {
+		return nil
+	}
+	k := c.Cascade.Cascade
+	return &cascadeOut{Models: k.Models, Thresholds: k.Thresholds, Signal: k.Signal, Reach: k.Reach, Quality: k.Quality, Rows: k.Rows, Source: k.Source}
 }
 
 type totalsOut struct {
@@ -198,7 +220,7 @@ func planJSON(res *planner.Result) planOut {
 		c := a.Candidate
 		out.Assignments = append(out.Assignments, assignmentOut{Node: a.Node, Model: c.ID(),
 			CostUSD: fullDist(c.Cost.Dist), LatencyS: distOut{Mean: c.LatencyS.Mean}, Quality: c.Quality,
-			InputTokens: distOut{Mean: c.InputTokens.Mean}, Ladder: a.Ladder})
+			InputTokens: distOut{Mean: c.InputTokens.Mean}, Ladder: a.Ladder, Cascade: cascadeJSON(c)})
 	}
 	if res.Feasible {
 		t := res.Totals
