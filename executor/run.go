@@ -581,13 +581,14 @@ func (st *runState) callWithRetries(ctx context.Context, i int, nr *NodeResult, 
 	if err != nil {
 		return "", &fatalError{msg: fmt.Sprintf("provider %q for model %s: %v", m.Provider, m.ID, err)}
 	}
+	// The prompt is counted once: retries send the same text.
+	reserve, maxOut, err := st.reservation(i, m, system, prompt)
+	if err != nil {
+		return "", err
+	}
 	for try := 0; ; try++ {
 		if st.stopped.Load() {
 			return "", errStopped
-		}
-		reserve, maxOut, err := st.reservation(i, m, system, prompt)
-		if err != nil {
-			return "", err
 		}
 		res, err := st.budget.Reserve(reserve)
 		if err != nil {
