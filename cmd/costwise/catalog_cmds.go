@@ -15,9 +15,12 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/costwise/costwise/estimator"
 	"github.com/costwise/costwise/estimator/catalog"
 	"github.com/costwise/costwise/estimator/learn"
 	"github.com/costwise/costwise/estimator/tokens"
+	"github.com/costwise/costwise/internal/suggest"
+	"github.com/costwise/costwise/planner/cascade"
 )
 
 // catalogFlags are the catalog options every command takes.
@@ -26,6 +29,7 @@ type catalogFlags struct {
 	noDefault bool
 	learnFrom string
 	halfLife  time.Duration
+	cascades  []string
 }
 
 func (f *catalogFlags) register(cmd *cobra.Command) {
@@ -33,6 +37,7 @@ func (f *catalogFlags) register(cmd *cobra.Command) {
 	cmd.PersistentFlags().BoolVar(&f.noDefault, "no-default-catalog", false, "leave the embedded default catalog out")
 	cmd.PersistentFlags().StringVar(&f.learnFrom, "learn-from", "", `blend the ledger's observations into the catalog (quality and latency by task and model, weighted by evidence); a ledger path, or "default"`)
 	cmd.PersistentFlags().DurationVar(&f.halfLife, "learn-half-life", 7*24*time.Hour, "with --learn-from: how fast old observations fade")
+	cmd.PersistentFlags().StringArrayVar(&f.cascades, "cascades", nil, "fitted cascades to offer the planner as node candidates ([[cascade]] TOML, as `costwise eval --save-cascade` writes); repeatable")
 }
 
 // pipeline loads the catalog (and the fitted cascades) for the planning
@@ -42,7 +47,52 @@ func (f *catalogFlags) pipeline(stderr io.Writer, samples int, seed uint64) (*pi
 	if err != nil {
 		return nil, err
 	}
-	return &pipeline{cat: cat, samples: samples, seed: seed}, nil
+	cs, err := f.loadCascades(stderr, cat)
+	if err != nil {
+		return nil, err
+	}
+	return &pipeline{cat: cat, samples: samples, seed: seed, cascades: cs}, nil
+}
+
+// loadCascades reads the --cascades files, every problem as file:line:col,
+// and checks that their models are in the catalog.
+func (f *catalogFlags) loadCascades(stderr io.Writer, cat *catalog.Catalog) ([]estimator.Cascade, error) {
+	var all []estimator.Cascade
+	bad := false
+	for _, path := range f.cascades {
+		cs, err := cascade.LoadSpecs(path)
+		if err != nil {
+			fmt.Fprintln(stderr, err)
+			bad = true
+			continue
+		}
+		for k, c := range cs {
+			for _, m := range c.Models {
+				if _, ok := cat.Lookup(m); !ok {
+					msg := fmt.Sprintf("%s: cascade %d: model %q is not in the catalog", path, k+1, m)
+					if s := suggest.Closest(m, catalogIDs(cat)); s != "" {
+						msg += fmt.Sprintf("; did you mean %q?", s)
+					}
+					fmt.Fprintln(stderr, msg+" (add it with --catalog, or map the name with costwise eval --map)")
+					bad = true
+				}
+			}
+		}
+		all = append(all, cs...)
+	}
+	if bad {
+		return nil, &exitError{code: exitBadInput}
+	}
+	return all, nil
+}
+
+// catalogIDs lists the catalog's model IDs.
+func catalogIDs(cat *catalog.Catalog) []string {
+	var ids []string
+	for _, m := range cat.Models() {
+		ids = append(ids, m.ID)
+	}
+	return ids
 }
 
 // load builds the catalog, printing every problem as file:line:col.

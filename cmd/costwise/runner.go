@@ -25,8 +25,8 @@ import (
 type cliRuns struct {
 	cat      *catalog.Catalog
 	cascades []estimator.Cascade // offered to every workflow (--cascades)
-	clients executor.Clients // the configured providers; nil allows simulated runs only
-	led     *ledger.Ledger
+	clients  executor.Clients    // the configured providers; nil allows simulated runs only
+	led      *ledger.Ledger
 
 	mu     sync.Mutex
 	errors map[string]string // run id -> why it stopped, for runs this process executed

@@ -68,6 +68,10 @@ resumable with costwise run --resume RUN_ID (given the same workflow text).`,
 			if err != nil {
 				return err
 			}
+			cascades, err := cf.loadCascades(cmd.ErrOrStderr(), cat)
+			if err != nil {
+				return err
+			}
 			l, err := openLedger(ledgerPath)
 			if err != nil {
 				return err
@@ -75,7 +79,7 @@ resumable with costwise run --resume RUN_ID (given the same workflow text).`,
 			defer l.Close() // after Serve has waited for in-flight requests
 			logger := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil))
 			srv, err := server.New(server.Options{Catalog: cat, Clients: pcfg, Recorder: executor.LedgerRecorder{L: l},
-				Config: scfg, Workflows: &cliWorkflows{cat: cat}, Runs: &cliRuns{cat: cat, clients: pcfg, led: l}, Logger: logger})
+				Config: scfg, Workflows: &cliWorkflows{cat: cat, cascades: cascades}, Runs: &cliRuns{cat: cat, cascades: cascades, clients: pcfg, led: l}, Logger: logger})
 			if err != nil {
 				return &exitError{code: exitBadInput, msg: err.Error()}
 			}

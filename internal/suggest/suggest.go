@@ -5,16 +5,17 @@ import "strings"
 // Closest returns the candidate that s most likely misspells, or "" when
 // none is close enough: within edit distance 2 (and less than half of s),
 // or a prefix either way for names of three letters or more. Ties go to the
-// alphabetically first candidate.
+// smaller edit distance, then to the alphabetically first candidate.
 func Closest(s string, candidates []string) string {
-	best, bestD := "", 3
+	best, bestD, bestE := "", 3, 0
 	for _, c := range candidates {
-		d := EditDistance(s, c)
+		e := EditDistance(s, c)
+		d := e
 		if len(s) >= 3 && (strings.HasPrefix(c, s) || strings.HasPrefix(s, c)) {
 			d = min(d, 1)
 		}
-		if d <= 2 && d < len(s)/2+1 && (d < bestD || (d == bestD && c < best)) {
-			best, bestD = c, d
+		if d <= 2 && d < len(s)/2+1 && (d < bestD || d == bestD && (e < bestE || e == bestE && c < best)) {
+			best, bestD, bestE = c, d, e
 		}
 	}
 	return best

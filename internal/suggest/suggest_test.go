@@ -21,3 +21,8 @@ func TestClosest(t *testing.T) {
 	}
 	assert.Equal(t, 3, EditDistance("kitten", "sitting"))
 }
+
+func TestClosestPrefersTheNearerOfTwoPrefixMatches(t *testing.T) {
+	// "openai/gpt-5" is a prefix of the typo, "openai/gpt-5-nano" one edit away.
+	assert.Equal(t, "openai/gpt-5-nano", Closest("openai/gpt-5-nan", []string{"openai/gpt-5", "openai/gpt-5-nano", "openai/gpt-5.4"}))
+}

@@ -1,0 +1,92 @@
+package main
+
+import (
+	"encoding/json"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// A fitted cascade offered with --cascades wins the classification node of
+// the support-triage example (cheaper than its single model at a measured
+// quality above it), and plan, the HTTP-free JSON contract, describe it.
+func TestPlanWithCascades(t *testing.T) {
+	const wf = "../../examples/support-triage/workflow.toml"
+	code, out, errOut := runCLI("plan", wf, "--json", "--cascades", "testdata/cascades.toml")
+	require.Equal(t, 0, code, errOut)
+	var plan struct {
+		Assignments []struct {
+			Node    string   `json:"node"`
+			Model   string   `json:"model"`
+			Ladder  []string `json:"ladder"`
+			Quality float64  `json:"quality"`
+			Cascade *struct {
+				Models     []string  `json:"models"`
+				Thresholds []float64 `json:"thresholds"`
+				Signal     string    `json:"signal"`
+				Reach      []float64 `json:"reach"`
+			} `json:"cascade"`
+		} `json:"assignments"`
+		Totals struct {
+			CostUSD struct{ Mean float64 } `json:"cost_usd"`
+		} `json:"totals"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(out), &plan))
+	a := plan.Assignments[0]
+	require.Equal(t, "classify", a.Node)
+	assert.Equal(t, "cascade:logprob:openai/gpt-5-nano@0.8>openai/gpt-5.4", a.Model)
+	require.NotNil(t, a.Cascade)
+	assert.Equal(t, []string{"openai/gpt-5-nano", "openai/gpt-5.4"}, a.Cascade.Models)
+	assert.Equal(t, []float64{1, 0.3}, a.Cascade.Reach)
+	assert.Equal(t, 0.94, a.Quality)
+	for _, other := range plan.Assignments[1:] {
+		assert.Nil(t, other.Cascade, "only classification nodes may use it: %s", other.Node)
+	}
+
+	// Without the cascades the plan costs more.
+	code, out, errOut = runCLI("plan", wf, "--json")
+	require.Equal(t, 0, code, errOut)
+	var plain struct {
+		Totals struct {
+			CostUSD struct{ Mean float64 } `json:"cost_usd"`
+		} `json:"totals"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(out), &plain))
+	assert.Less(t, plan.Totals.CostUSD.Mean, plain.Totals.CostUSD.Mean)
+}
+
+func TestCascadesFileErrors(t *testing.T) {
+	const wf = "../../examples/support-triage/workflow.toml"
+	cases := []struct {
+		name, file string
+		want       []string
+	}{
+		{"a model not in the catalog", `[[cascade]]
+models = ["openai/gpt-5-nan", "openai/gpt-5.4"]
+thresholds = [0.8]
+signal = "logprob"
+quality = 0.9
+reach = [1.0, 0.3]
+`, []string{`model "openai/gpt-5-nan" is not in the catalog`, `did you mean "openai/gpt-5-nano"?`}},
+		{"an unknown key", `[[cascade]]
+models = ["openai/gpt-5-nano", "openai/gpt-5.4"]
+thresholds = [0.8]
+signal = "logprob"
+quality = 0.9
+reach = [1.0, 0.3]
+treshold = 1
+`, []string{"cascades.toml:7:1"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			path := writeTemp(t, "cascades.toml", tc.file)
+			code, _, errOut := runCLI("plan", wf, "--cascades", path)
+			assert.Equal(t, 1, code)
+			for _, w := range tc.want {
+				assert.Contains(t, errOut, w)
+			}
+			assert.NotContains(t, errOut, "goroutine")
+		})
+	}
+}
