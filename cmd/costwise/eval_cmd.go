@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +12,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/costwise/costwise/estimator"
+	"github.com/costwise/costwise/estimator/catalog"
 	"github.com/costwise/costwise/planner/cascade"
 )
 
@@ -26,12 +29,21 @@ type evalFlags struct {
 	plot                  string
 	classifier            bool   // also train and report a prompt classifier
 	saveClassifier        string // write the trained classifier here (implies classifier)
+	ledger                string // read the ledger's own history as an outcome table
+	task                  string // filters --ledger rows; labels the --save-cascade spec
+	saveCascade           string // write the fitted cascade as a spec for --cascades
+	signal                string // the confidence signal the saved cascade escalates on
+	maps                  []string
+	cf                    *catalogFlags
+	rename                map[string]string // parsed --map: table name -> catalog ID
+	cat                   *catalog.Catalog  // loaded for --map and --save-cascade only
+	ledgerInfo            *evalLedgerJSON   // what --ledger kept
 }
 
-func newEvalCmd(_ *catalogFlags) *cobra.Command {
-	ef := &evalFlags{}
+func newEvalCmd(cf *catalogFlags) *cobra.Command {
+	ef := &evalFlags{cf: cf}
 	cmd := &cobra.Command{
-		Use:   "eval (--outcomes FILE... | --train FILE --test FILE) [--compare A.toml B.toml] [flags]",
+		Use:   "eval (--outcomes FILE... | --ledger LEDGER.db | --train FILE --test FILE) [--compare A B] [flags]",
 		Short: "Replay routing policies on recorded per-query outcomes: fit on training rows, report on held-out rows",
 		Long: `eval reads per-query x per-model outcome tables in the wide CSV layout of public
 routing benchmarks (RouterBench): one row per query; for each model M a column M or
@@ -62,9 +74,31 @@ target quality, else to the strongest model. It is reported on the held-out rows
 the other policies; --save-classifier FILE writes it as JSON for the per-request router.
 --seed also seeds its training.
 
---compare A.toml B.toml replays two fixed policies (kind = "single" with model, or
-kind = "cascade" with models and thresholds) on the same held-out rows and gives
-95% paired bootstrap intervals of the differences B - A.
+--ledger LEDGER.db reads the ledger's own history as an outcome table, alone or joined
+with --outcomes: one row per node iteration of a real (not simulated) run that got an
+answer, one column per model that answered it. A model scores 1 for an accepted answer
+(the node's feedback score when it has one) and 0 for a rejected (invalid) one; its
+cost is all its calls of that iteration. A ledger holds only the models actually
+called, so the table keeps the models that answered the same queries and the queries
+all of them answered (complete cases); what was dropped is printed on stderr. The
+confidence a cascade recorded (schema 3) becomes M|confidence; a rejected answer with
+none counts as confidence 0. --task T keeps the nodes of task T. Joined with
+--outcomes, only the models both have are kept.
+
+--map NAME=ID (repeatable) renames model NAME of the outcome tables to the catalog
+model ID everywhere: in the report, the JSON, the --compare policy files and the saved
+cascade. Every ID must be in the catalog (--catalog, --no-default-catalog).
+
+--save-cascade FILE writes the fitted cascade as a [[cascade]] spec for --cascades:
+its models (catalog IDs: map table names with --map), thresholds, --signal (the
+signal the M|confidence data measured: logprob, validate or self_check), --task,
+and the quality and share of queries reaching each stage measured on the held-out
+rows. When the fit is a single model, nothing is written and eval exits 1.
+
+--compare A B replays two fixed policies on the same held-out rows and gives 95%
+paired bootstrap intervals of the differences B - A. Each is a TOML policy file
+(kind = "single" with model, or kind = "cascade" with models and thresholds) or a
+prompt classifier JSON file written by --save-classifier.
 
 Exit codes: 0 ok, 1 bad input, 2 usage, 3 no policy reaches --target-quality on
 the training rows (the report is still printed).`,
@@ -72,11 +106,14 @@ the training rows (the report is still printed).`,
   costwise eval --outcomes part1.csv --outcomes part2.csv --split 0.3 --seed 7 --plot curves.svg
   costwise eval --train train.csv --test test.csv --target-quality 0.8 --json
   costwise eval --outcomes routerbench_0shot.csv --classifier --save-classifier router.json
-  costwise eval --compare cheap_first.toml strong_only.toml --outcomes routerbench_0shot.csv`,
+  costwise eval --compare cheap_first.toml strong_only.toml --outcomes routerbench_0shot.csv
+  costwise eval --compare strong_only.toml router.json --outcomes routerbench_0shot.csv
+  costwise eval --outcomes rb.csv --map gpt-4o-mini=openai/gpt-4o-mini --map gpt-4o=openai/gpt-4o --save-cascade cascades.toml --task qa
+  costwise eval --ledger ~/.local/share/costwise/ledger.db --task classification --save-cascade cascades.toml`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if ef.compare {
 				if len(args) != 2 {
-					return usageError("--compare takes two policy files, got %d argument(s): costwise eval --compare A.toml B.toml --outcomes FILE", len(args))
+					return usageError("--compare takes two policy files (TOML policies or classifier JSON), got %d argument(s): costwise eval --compare A.toml B.toml --outcomes FILE", len(args))
 				}
 				return nil
 			}
@@ -87,6 +124,9 @@ the training rows (the report is still printed).`,
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := ef.check(cmd); err != nil {
+				return err
+			}
+			if err := ef.loadCatalog(cmd.ErrOrStderr()); err != nil {
 				return err
 			}
 			if ef.compare {
@@ -110,18 +150,25 @@ the training rows (the report is still printed).`,
 	f.BoolVar(&ef.compare, "compare", false, "compare the two policy files given as arguments on the held-out rows")
 	f.BoolVar(&ef.classifier, "classifier", false, "also train a prompt classifier on the training rows (needs a prompt column) and report it as a policy")
 	f.StringVar(&ef.saveClassifier, "save-classifier", "", "write the trained prompt classifier to this JSON file (implies --classifier)")
+	f.StringVar(&ef.ledger, "ledger", "", "read the ledger's history of real runs as an outcome table (alone or joined with --outcomes)")
+	f.StringVar(&ef.task, "task", "", "keep the --ledger nodes of this task kind; the task of the --save-cascade spec")
+	f.StringVar(&ef.saveCascade, "save-cascade", "", "write the fitted cascade, measured on the held-out rows, to this TOML file for --cascades")
+	f.StringVar(&ef.signal, "signal", estimator.SignalLogprob, "the confidence signal of the saved cascade: logprob, validate or self_check (what M|confidence measured)")
+	f.StringArrayVar(&ef.maps, "map", nil, "NAME=ID: rename outcome-table model NAME to catalog model ID (repeatable)")
 	return cmd
 }
 
 // check validates the flags; every mistake is a usage error.
 func (ef *evalFlags) check(cmd *cobra.Command) error {
-	split := len(ef.outcomes) > 0
+	split := len(ef.outcomes) > 0 || ef.ledger != ""
 	given := len(ef.train) > 0 || len(ef.test) > 0
 	switch {
+	case ef.ledger != "" && given:
+		return usageError("--ledger is split at random like --outcomes; it does not combine with --train and --test")
 	case split && given:
 		return usageError("give either --outcomes (split at random) or --train and --test, not both")
 	case !split && !given:
-		return usageError("eval needs outcome tables: --outcomes FILE, or --train FILE --test FILE")
+		return usageError("eval needs outcome tables: --outcomes FILE, --ledger LEDGER.db, or --train FILE --test FILE")
 	case given && (len(ef.train) == 0 || len(ef.test) == 0):
 		return usageError("--train and --test go together; give both, or use --outcomes with --split")
 	case given && cmd.Flags().Changed("split"):
@@ -153,29 +200,113 @@ func (ef *evalFlags) check(cmd *cobra.Command) error {
 	if ef.compare && (ef.plot != "" || cmd.Flags().Changed("target-quality")) {
 		return usageError("--plot and --target-quality fit and draw policies; --compare replays two fixed ones")
 	}
+	if ef.compare && ef.saveCascade != "" {
+		return usageError("--save-cascade writes the fitted cascade; --compare replays two fixed policies: use one or the other")
+	}
+	switch ef.signal {
+	case estimator.SignalLogprob, estimator.SignalValidate, estimator.SignalSelfCheck:
+	default:
+		return usageError("--signal must be logprob, validate or self_check, got %q", ef.signal)
+	}
+	if cmd.Flags().Changed("signal") && ef.saveCascade == "" {
+		return usageError("--signal names the signal of the cascade --save-cascade writes; add --save-cascade FILE")
+	}
+	if ef.task != "" && ef.ledger == "" && ef.saveCascade == "" {
+		return usageError("--task keeps the --ledger nodes of a task and labels the --save-cascade spec; add one of them")
+	}
+	if len(ef.maps) > 0 && len(ef.outcomes) == 0 && !given {
+		return usageError("--map renames models of --outcomes, --train and --test tables; the ledger's models are catalog IDs already")
+	}
+	rename, err := parseMaps(ef.maps)
+	if err != nil {
+		return err
+	}
+	ef.rename = rename
 	return nil
 }
 
 // load reads the tables and returns the training and held-out rows.
 func (ef *evalFlags) load(stderr io.Writer) (train, test *cascade.Table, err error) {
-	if len(ef.outcomes) > 0 {
-		all, err := cascade.ReadOutcomeFiles(ef.outcomes...)
+	if len(ef.outcomes) > 0 || ef.ledger != "" {
+		all, err := ef.loadAll(stderr)
 		if err != nil {
-			return nil, nil, reportEvalError(stderr, err)
+			return nil, nil, err
 		}
 		tr, te, err := cascade.Split(all.Len(), ef.split, ef.seed)
 		if err != nil {
-			return nil, nil, &exitError{code: exitBadInput, msg: fmt.Sprintf("%s: %v", strings.Join(ef.outcomes, ", "), err)}
+			return nil, nil, &exitError{code: exitBadInput, msg: fmt.Sprintf("%s: %v", strings.Join(ef.sources(), ", "), err)}
 		}
 		return all.Subset(tr), all.Subset(te), nil
 	}
-	if train, err = cascade.ReadOutcomeFiles(ef.train...); err != nil {
-		return nil, nil, reportEvalError(stderr, err)
+	if train, err = ef.readTables(stderr, ef.train); err != nil {
+		return nil, nil, err
 	}
-	if test, err = cascade.ReadOutcomeFiles(ef.test...); err != nil {
-		return nil, nil, reportEvalError(stderr, err)
+	if test, err = ef.readTables(stderr, ef.test); err != nil {
+		return nil, nil, err
 	}
 	return train, test, nil
+}
+
+// loadAll reads the --outcomes tables and the --ledger history and joins
+// them on the models they share.
+func (ef *evalFlags) loadAll(stderr io.Writer) (*cascade.Table, error) {
+	var csv, led *cascade.Table
+	var err error
+	if len(ef.outcomes) > 0 {
+		if csv, err = ef.readTables(stderr, ef.outcomes); err != nil {
+			return nil, err
+		}
+	}
+	if ef.ledger != "" {
+		if led, ef.ledgerInfo, err = ledgerTable(stderr, ef.ledger, ef.task); err != nil {
+			return nil, err
+		}
+	}
+	switch {
+	case led == nil:
+		return csv, nil
+	case csv == nil:
+		return led, nil
+	}
+	all, mg, err := cascade.JoinCommon(csv, led)
+	if err != nil {
+		return nil, &exitError{code: exitBadInput, msg: fmt.Sprintf("joining %s with the ledger %s: %v", strings.Join(ef.outcomes, ", "), ef.ledger, err)}
+	}
+	if len(mg.DroppedModels) > 0 {
+		fmt.Fprintf(stderr, "joined with the ledger on %s; dropped the models that only one side has: %s\n", strings.Join(mg.Models, ", "), strings.Join(mg.DroppedModels, ", "))
+	}
+	if len(mg.DroppedConfidence) > 0 {
+		fmt.Fprintf(stderr, "no confidence column for %s: one side has none\n", strings.Join(mg.DroppedConfidence, ", "))
+	}
+	return all, nil
+}
+
+// readTables reads and joins outcome files and applies --map.
+func (ef *evalFlags) readTables(stderr io.Writer, paths []string) (*cascade.Table, error) {
+	t, err := cascade.ReadOutcomeFiles(paths...)
+	if err != nil {
+		return nil, reportEvalError(stderr, err)
+	}
+	if len(ef.rename) > 0 {
+		if err := t.RenameModels(ef.rename); err != nil {
+			return nil, &exitError{code: exitBadInput, msg: fmt.Sprintf("--map: %s: %v", strings.Join(paths, ", "), err)}
+		}
+	}
+	return t, nil
+}
+
+// sources names where the rows came from, for messages and the saved
+// cascade's source.
+func (ef *evalFlags) sources() []string {
+	out := append([]string(nil), ef.outcomes...)
+	if ef.ledger != "" {
+		l := "ledger " + ef.ledger
+		if ef.task != "" {
+			l += " (task " + ef.task + ")"
+		}
+		out = append(out, l)
+	}
+	return out
 }
 
 // reportEvalError prints every problem, one per line, and returns the exit
@@ -250,6 +381,8 @@ type evalJSON struct {
 	Note              string              `json:"note,omitempty"`
 	IgnoredColumns    []string            `json:"ignored_columns"`
 	Classifier        *evalClassifierJSON `json:"classifier,omitempty"`
+	SavedCascade      *evalSavedJSON      `json:"saved_cascade,omitempty"`
+	Ledger            *evalLedgerJSON     `json:"ledger,omitempty"`
 }
 
 // evalClassifierJSON is the prompt classifier (--classifier): its held-out
@@ -335,6 +468,11 @@ func (ef *evalFlags) runEval(cmd *cobra.Command) error {
 		if ec, err = ef.trainClassifier(cmd, train, test); err != nil {
 			return err
 		}
+		rep.Points = append(rep.Points, cascade.PlotPoint{Label: "classifier", Title: "prompt classifier: " + strings.Join(ec.c.Models, " | "), Test: ec.test})
+	}
+	spec, notSaved, err := ef.saveSpec(cmd.ErrOrStderr(), rep)
+	if err != nil {
+		return err
 	}
 	if ef.plot != "" {
 		if err := writePlot(ef.plot, rep); err != nil {
@@ -359,12 +497,16 @@ func (ef *evalFlags) runEval(cmd *cobra.Command) error {
 			Note:              rep.Fit.Note,
 			IgnoredColumns:    append([]string{}, train.Ignored...),
 		}
-		if len(ef.outcomes) > 0 {
+		if len(ef.outcomes) > 0 || ef.ledger != "" {
 			j.Split = &evalSplitJSON{TestFraction: ef.split, Seed: ef.seed}
 		}
 		if ec != nil {
 			j.Classifier = ec.json(rep, ef.saveClassifier)
 		}
+		if spec != nil {
+			j.SavedCascade = savedCascadeJSON(ef.saveCascade, spec)
+		}
+		j.Ledger = ef.ledgerInfo
 		if j.Cascade.Thresholds == nil {
 			j.Cascade.Thresholds = []float64{}
 		}
@@ -376,6 +518,13 @@ func (ef *evalFlags) runEval(cmd *cobra.Command) error {
 		}
 	} else {
 		ef.printReport(out, rep, ec)
+		if spec != nil {
+			fmt.Fprintf(out, "cascade %s written to %s (held-out quality %.4f, reach %s, %d rows)\n",
+				spec.ID(), ef.saveCascade, spec.Quality, fmtShares(spec.Reach), spec.Rows)
+		}
+	}
+	if notSaved != nil {
+		return notSaved
 	}
 	if !rep.Fit.Feasible {
 		return &exitError{code: exitInfeasible, msg: fmt.Sprintf("no policy reaches quality %.4g on the training rows (best %.4g); lower --target-quality", rep.Target, rep.Fit.Train.Quality)}
@@ -399,7 +548,7 @@ func writePlot(path string, rep *cascade.Report) error {
 }
 
 func (ef *evalFlags) printReport(out io.Writer, rep *cascade.Report, ec *evalClassifier) {
-	if len(ef.outcomes) > 0 {
+	if len(ef.outcomes) > 0 || ef.ledger != "" {
 		fmt.Fprintf(out, "%d training rows, %d held-out rows (--split %g, --seed %d), %d models\n", rep.TrainRows, rep.TestRows, ef.split, ef.seed, len(rep.Models))
 	} else {
 		fmt.Fprintf(out, "%d training rows (--train), %d held-out rows (--test), %d models\n", rep.TrainRows, rep.TestRows, len(rep.Models))
@@ -511,9 +660,10 @@ type evalIntervalJSON struct {
 type evalPolicyJSON struct {
 	File       string    `json:"file"`
 	Name       string    `json:"name"`
-	Kind       string    `json:"kind"`
+	Kind       string    `json:"kind"` // single, cascade or classifier
 	Models     []string  `json:"models"`
 	Thresholds []float64 `json:"thresholds"`
+	Threshold  *float64  `json:"threshold,omitempty"` // a classifier's probability threshold
 	Quality    float64   `json:"quality"`
 	CostUSD    float64   `json:"cost_usd"`
 }
@@ -531,44 +681,48 @@ type evalCompareJSON struct {
 }
 
 func (ef *evalFlags) runCompare(cmd *cobra.Command, pathA, pathB string) error {
-	var pols [2]cascade.Policy
+	var arms [2]cascade.Arm
 	for i, path := range []string{pathA, pathB} {
-		p, err := cascade.LoadPolicy(path)
+		a, err := loadArm(path)
 		if err != nil {
 			return reportEvalError(cmd.ErrOrStderr(), err)
 		}
-		pols[i] = p
+		arms[i] = a
 	}
 	_, test, err := ef.load(cmd.ErrOrStderr())
 	if err != nil {
 		return err
 	}
-	for _, p := range pols {
-		if err := cascade.CheckPolicy(test, p); err != nil {
+	for _, a := range arms {
+		if err := a.Check(test); err != nil {
 			return reportEvalError(cmd.ErrOrStderr(), err)
 		}
 	}
-	cmp, err := cascade.Compare(test, pols[0], pols[1], ef.resamples, ef.seed)
+	cmp, err := cascade.CompareArms(test, arms[0], arms[1], ef.resamples, ef.seed)
 	if err != nil {
 		return &exitError{code: exitBadInput, msg: err.Error()}
 	}
 	out := cmd.OutOrStdout()
 	if ef.asJSON {
-		pj := func(file string, p cascade.Policy, m cascade.Metrics) evalPolicyJSON {
-			thr := p.Thresholds
-			if thr == nil {
-				thr = []float64{}
+		pj := func(file string, a cascade.Arm, m cascade.Metrics) evalPolicyJSON {
+			j := evalPolicyJSON{File: file, Name: a.Name, Kind: a.Kind(), Models: a.Policy.Models, Thresholds: a.Policy.Thresholds, Quality: m.Quality, CostUSD: m.CostUSD}
+			if c := a.Classifier; c != nil {
+				thr := c.Threshold
+				j.Models, j.Thresholds, j.Threshold = c.Models, nil, &thr
 			}
-			return evalPolicyJSON{File: file, Name: p.Name, Kind: p.Kind(), Models: p.Models, Thresholds: thr, Quality: m.Quality, CostUSD: m.CostUSD}
+			if j.Thresholds == nil {
+				j.Thresholds = []float64{}
+			}
+			return j
 		}
 		j := evalCompareJSON{
 			TestRows: test.Len(),
-			A:        pj(pathA, cmp.A, cmp.MetricsA), B: pj(pathB, cmp.B, cmp.MetricsB),
+			A:        pj(pathA, cmp.ArmA, cmp.MetricsA), B: pj(pathB, cmp.ArmB, cmp.MetricsB),
 			Quality:   evalIntervalJSON{cmp.Quality.Estimate, cmp.Quality.Lo, cmp.Quality.Hi},
 			CostUSD:   evalIntervalJSON{cmp.CostUSD.Estimate, cmp.CostUSD.Lo, cmp.CostUSD.Hi},
 			Resamples: cmp.Resamples, Confidence: cmp.Confidence, Seed: cmp.Seed,
 		}
-		if len(ef.outcomes) > 0 {
+		if len(ef.outcomes) > 0 || ef.ledger != "" {
 			j.Split = &evalSplitJSON{TestFraction: ef.split, Seed: ef.seed}
 		}
 		return writeJSON(out, j)
@@ -576,13 +730,34 @@ func (ef *evalFlags) runCompare(cmd *cobra.Command, pathA, pathB string) error {
 	fmt.Fprintf(out, "%d held-out rows; paired bootstrap, %d resamples, seed %d\n\n", test.Len(), cmp.Resamples, cmp.Seed)
 	tw := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "POLICY\tQUALITY\tCOST/QUERY\t")
-	fmt.Fprintf(tw, "A  %s\t%.4f\t$%s\t\n", cmp.A, cmp.MetricsA.Quality, usd(cmp.MetricsA.CostUSD))
-	fmt.Fprintf(tw, "B  %s\t%.4f\t$%s\t\n", cmp.B, cmp.MetricsB.Quality, usd(cmp.MetricsB.CostUSD))
+	fmt.Fprintf(tw, "A  %s\t%.4f\t$%s\t\n", cmp.ArmA, cmp.MetricsA.Quality, usd(cmp.MetricsA.CostUSD))
+	fmt.Fprintf(tw, "B  %s\t%.4f\t$%s\t\n", cmp.ArmB, cmp.MetricsB.Quality, usd(cmp.MetricsB.CostUSD))
 	tw.Flush()
 	fmt.Fprintf(out, "\nB - A, %.0f%% confidence intervals:\n", 100*cmp.Confidence)
 	fmt.Fprintf(out, "  quality     %+.4f  [%+.4f, %+.4f]%s\n", cmp.Quality.Estimate, cmp.Quality.Lo, cmp.Quality.Hi, verdict(cmp.Quality))
 	fmt.Fprintf(out, "  cost/query  %s  [%s, %s]%s\n", signedUSD(cmp.CostUSD.Estimate), signedUSD(cmp.CostUSD.Lo), signedUSD(cmp.CostUSD.Hi), verdict(cmp.CostUSD))
 	return nil
+}
+
+// loadArm reads one side of --compare: a prompt classifier saved by
+// --save-classifier (a JSON object) or a TOML policy file.
+func loadArm(path string) (cascade.Arm, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return cascade.Arm{}, cascade.Errors{{File: path, Row: -1, Msg: "cannot read: " + unwrapPath(err).Error()}}
+	}
+	if trimmed := bytes.TrimLeft(data, " \t\r\n\ufeff"); len(trimmed) > 0 && trimmed[0] == '{' {
+		c, err := cascade.ParseClassifier(path, data)
+		if err != nil {
+			return cascade.Arm{}, err
+		}
+		return cascade.ClassifierArm(path, c), nil
+	}
+	p, err := cascade.ParsePolicy(path, data)
+	if err != nil {
+		return cascade.Arm{}, err
+	}
+	return cascade.PolicyArm(p), nil
 }
 
 // verdict says whether an interval excludes zero.

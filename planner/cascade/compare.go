@@ -184,7 +184,8 @@ type Interval struct {
 // Comparison is two policies replayed on the same queries. Differences are
 // B minus A, means per query.
 type Comparison struct {
-	A, B       Policy
+	A, B       Policy // the fixed policies compared; zero for a classifier arm
+	ArmA, ArmB Arm    // the two sides, policies or prompt classifiers
 	MetricsA   Metrics
 	MetricsB   Metrics
 	Quality    Interval // B - A, mean quality per query
@@ -204,11 +205,17 @@ const DefaultResamples = 2000
 // 2.5% and 97.5% percentiles of the resampled differences. The same seed
 // always gives the same intervals.
 func Compare(t *Table, a, b Policy, resamples int, seed uint64) (*Comparison, error) {
+	return CompareArms(t, PolicyArm(a), PolicyArm(b), resamples, seed)
+}
+
+// CompareArms is Compare for arms that may be prompt classifiers as well
+// as fixed policies.
+func CompareArms(t *Table, a, b Arm, resamples int, seed uint64) (*Comparison, error) {
 	if resamples <= 0 {
 		resamples = DefaultResamples
 	}
-	for _, p := range []Policy{a, b} {
-		if err := CheckPolicy(t, p); err != nil {
+	for _, arm := range []Arm{a, b} {
+		if err := arm.Check(t); err != nil {
 			return nil, err
 		}
 	}
@@ -216,8 +223,14 @@ func Compare(t *Table, a, b Policy, resamples int, seed uint64) (*Comparison, er
 	if n == 0 {
 		return nil, errors.New("no rows to compare the policies on")
 	}
-	qa, ca, _ := PerQuery(t, a)
-	qb, cb, _ := PerQuery(t, b)
+	qa, ca, err := a.perQuery(t)
+	if err != nil {
+		return nil, err
+	}
+	qb, cb, err := b.perQuery(t)
+	if err != nil {
+		return nil, err
+	}
 	dq, dc := make([]float64, n), make([]float64, n)
 	var sq, sc float64
 	for r := range n {
@@ -225,9 +238,19 @@ func Compare(t *Table, a, b Policy, resamples int, seed uint64) (*Comparison, er
 		sq += dq[r]
 		sc += dc[r]
 	}
-	cmp := &Comparison{A: a, B: b, Resamples: resamples, Confidence: 0.95, Seed: seed}
-	cmp.MetricsA, _ = Evaluate(t, a)
-	cmp.MetricsB, _ = Evaluate(t, b)
+	cmp := &Comparison{ArmA: a, ArmB: b, Resamples: resamples, Confidence: 0.95, Seed: seed}
+	if a.Classifier == nil {
+		cmp.A = a.Policy
+	}
+	if b.Classifier == nil {
+		cmp.B = b.Policy
+	}
+	if cmp.MetricsA, err = a.Evaluate(t); err != nil {
+		return nil, err
+	}
+	if cmp.MetricsB, err = b.Evaluate(t); err != nil {
+		return nil, err
+	}
 	cmp.Quality.Estimate, cmp.CostUSD.Estimate = sq/float64(n), sc/float64(n)
 	rng := rand.New(rand.NewPCG(seed, 0xb007_57a9))
 	bq, bc := make([]float64, resamples), make([]float64, resamples)

@@ -67,8 +67,29 @@
 // performance) on the test table. [WriteSVG] draws the held-out
 // cost-quality plane. [Compare] evaluates two fixed policies on the same
 // queries with a paired bootstrap confidence interval of their differences.
+// [CompareArms] does the same for a prompt [Classifier] against a policy
+// or another classifier ([Arm]); Report.Points adds such policies to the
+// plot.
+//
+// # Logs of calls
+//
+// A log (the ledger) holds, per query, only the models actually called.
+// [FromRecords] turns such records ([Record], the long layout) into a table
+// of complete cases: the models that answered the same queries and the
+// queries all of them answered, saying in [Coverage] what it dropped.
+// [JoinCommon] joins tables on the models they share; [Table.RenameModels]
+// maps table names to catalog IDs.
+//
+// # Cascade specs
+//
+// [NewSpec] turns a fitted policy and its held-out replay into an
+// estimator.Cascade (quality, and the share of queries reaching each stage,
+// measured on the held-out rows); [WriteSpecs] and [ParseSpecs] write and
+// read them as [[cascade]] TOML tables, the file the planning commands take
+// with --cascades.
 //
 // Boundary: this package reads recorded outcomes and does arithmetic on
 // them; it calls no model and knows nothing of workflows, catalogs or the
-// executor.
+// executor. Its only tie to the planner is the estimator.Cascade type it
+// writes and reads.
 package cascade

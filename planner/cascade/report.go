@@ -37,6 +37,16 @@ type Report struct {
 	Oracle            Metrics // per-query oracle on the test rows
 	SavingVsStrongest float64 // 1 - cascade cost / strongest cost on the test rows
 	Curve             []CurvePoint
+	// Points are other policies replayed on the same test rows (a prompt
+	// classifier, say), for WriteSVG to draw; Run leaves it empty.
+	Points []PlotPoint
+}
+
+// PlotPoint is a labelled policy's held-out means, drawn by WriteSVG.
+type PlotPoint struct {
+	Label string // short name shown next to the point, e.g. "classifier"
+	Title string // longer description shown on hover; Label when ""
+	Test  Metrics
 }
 
 // CurveLevels is the number of steps of Report.Curve.

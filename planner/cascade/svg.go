@@ -18,8 +18,9 @@ const (
 
 // WriteSVG draws r's held-out cost-quality plane: one point per model, the
 // strongest and best single models marked, the oracle, the fitted cascade
-// and its curve over thresholds (Report.Curve), and the target as a dashed
-// line. Cost is on a log axis when it spans a factor of 10 or more.
+// and its curve over thresholds (Report.Curve), other policies
+// (Report.Points, e.g. a prompt classifier) as triangles, and the target as
+// a dashed line. Cost is on a log axis when it spans a factor of 10 or more.
 func WriteSVG(w io.Writer, r *Report) error {
 	bw := bufio.NewWriter(w)
 	type pt struct{ c, q float64 }
@@ -30,6 +31,9 @@ func WriteSVG(w io.Writer, r *Report) error {
 	all = append(all, pt{r.Oracle.CostUSD, r.Oracle.Quality}, pt{r.Cascade.CostUSD, r.Cascade.Quality})
 	for _, c := range r.Curve {
 		all = append(all, pt{c.Test.CostUSD, c.Test.Quality})
+	}
+	for _, p := range r.Points {
+		all = append(all, pt{p.Test.CostUSD, p.Test.Quality})
 	}
 	minC, maxC, minQ, maxQ := math.Inf(1), math.Inf(-1), math.Min(r.Target, 1), math.Max(r.Target, 0)
 	for _, p := range all {
@@ -153,6 +157,17 @@ func WriteSVG(w io.Writer, r *Report) error {
 	fmt.Fprintf(bw, `<rect x="%s" y="%s" width="10" height="10" fill="#1f77b4" stroke="black"><title>%s</title></rect>`+"\n", f(cx-5), f(cy-5),
 		esc(fmt.Sprintf("fitted %s: quality %.4f, $%.3g per query", r.Fit.Policy, r.Cascade.Quality, r.Cascade.CostUSD)))
 	fmt.Fprintf(bw, `<text x="%s" y="%s" fill="#1f77b4" font-weight="bold">fitted</text>`+"\n", f(cx+8), f(cy+14))
+	// Other policies (a prompt classifier, say): purple triangles.
+	for _, p := range r.Points {
+		px, py := X(p.Test.CostUSD), Y(p.Test.Quality)
+		title := p.Title
+		if title == "" {
+			title = p.Label
+		}
+		fmt.Fprintf(bw, `<path d="M %s %s l 6 10 l -12 0 z" fill="#9467bd" stroke="black" stroke-width="0.5"><title>%s</title></path>`+"\n", f(px), f(py-6),
+			esc(fmt.Sprintf("%s: quality %.4f, $%.3g per query", title, p.Test.Quality, p.Test.CostUSD)))
+		fmt.Fprintf(bw, `<text x="%s" y="%s" fill="#9467bd">%s</text>`+"\n", f(px+8), f(py-6), esc(clipLabel(p.Label)))
+	}
 	// Legend.
 	lx, ly := float64(plotW-padRight+20), float64(padTop+10)
 	legend := []struct{ color, shape, text string }{
@@ -163,6 +178,9 @@ func WriteSVG(w io.Writer, r *Report) error {
 		{"#1f77b4", "square", "fitted " + r.Fit.Policy.Kind()},
 		{"#1f77b4", "line", "cascade over thresholds"},
 		{"#c00", "dash", "quality target"},
+	}
+	for _, p := range r.Points {
+		legend = append(legend, struct{ color, shape, text string }{"#9467bd", "triangle", p.Label})
 	}
 	for i, l := range legend {
 		y := ly + float64(i)*20
@@ -175,6 +193,8 @@ func WriteSVG(w io.Writer, r *Report) error {
 			fmt.Fprintf(bw, `<rect x="%s" y="%s" width="9" height="9" fill="%s" stroke="black"/>`, f(lx-4.5), f(y-4.5), l.color)
 		case "line":
 			fmt.Fprintf(bw, `<line x1="%s" y1="%s" x2="%s" y2="%s" stroke="%s" stroke-width="1.5"/>`, f(lx-8), f(y), f(lx+8), f(y), l.color)
+		case "triangle":
+			fmt.Fprintf(bw, `<path d="M %s %s l 5 9 l -10 0 z" fill="%s" stroke="black" stroke-width="0.5"/>`, f(lx), f(y-5), l.color)
 		case "dash":
 			fmt.Fprintf(bw, `<line x1="%s" y1="%s" x2="%s" y2="%s" stroke="%s" stroke-dasharray="4 3"/>`, f(lx-8), f(y), f(lx+8), f(y), l.color)
 		}
