@@ -63,7 +63,7 @@ model's confidence (M|confidence) is >= its threshold; otherwise it pays and
 escalates; the last model always answers. The fit searches cascades of up to
 --max-length models and their thresholds for the cheapest one whose training
 quality reaches --target-quality (default: the strongest model's training quality
-minus 0.01). Without confidence columns it falls back to the best single model.
+itself). Without confidence columns it falls back to the best single model.
 
 --classifier also trains a prompt classifier on the training rows (it needs a prompt
 column): hashed word and character n-grams and a few length/format features feed one
@@ -141,7 +141,7 @@ the training rows (the report is still printed).`,
 	f.StringArrayVar(&ef.test, "test", nil, "held-out outcome table instead of a random split; repeatable")
 	f.Float64Var(&ef.split, "split", 0.3, "share of the --outcomes rows held out for the report")
 	f.Uint64Var(&ef.seed, "seed", 1, "seed of the random split (and of the bootstrap with --compare)")
-	f.Float64Var(&ef.target, "target-quality", 0, "least mean training quality of the fitted policy, in (0, 1] (default: the strongest model's training quality - 0.01)")
+	f.Float64Var(&ef.target, "target-quality", 0, "least mean training quality of the fitted policy, in (0, 1] (default: the strongest model's training quality)")
 	f.IntVar(&ef.maxLength, "max-length", 3, "longest cascade searched (1..3)")
 	f.IntVar(&ef.quantiles, "quantiles", cascade.DefaultQuantiles, "quantile levels of the training confidences tried as thresholds of 3-model cascades")
 	f.IntVar(&ef.resamples, "resamples", cascade.DefaultResamples, "bootstrap resamples with --compare")
@@ -554,7 +554,7 @@ func (ef *evalFlags) printReport(out io.Writer, rep *cascade.Report, ec *evalCla
 		fmt.Fprintf(out, "%d training rows (--train), %d held-out rows (--test), %d models\n", rep.TrainRows, rep.TestRows, len(rep.Models))
 	}
 	if rep.TargetDefault {
-		fmt.Fprintf(out, "target quality %.4f (the strongest model's training quality %.4f - %g)\n", rep.Target, rep.Strongest.Train.Quality, cascade.DefaultTargetSlack)
+		fmt.Fprintf(out, "target quality %.4f (the strongest model's training quality %.4f%s)\n", rep.Target, rep.Strongest.Train.Quality, slackText())
 	} else {
 		fmt.Fprintf(out, "target quality %.4f (--target-quality)\n", rep.Target)
 	}
@@ -622,7 +622,7 @@ func (ef *evalFlags) printClassifier(out io.Writer, rep *cascade.Report, ec *eva
 		strings.Join(c.Models[:len(c.Models)-1], ", "), thr, f.Strongest)
 	target := fmt.Sprintf("target %.4f", f.Target)
 	if f.TargetDefault {
-		target += fmt.Sprintf(": %s's quality on these rows - %g", f.Strongest, cascade.DefaultTargetSlack)
+		target += fmt.Sprintf(": %s's quality on these rows - %g", f.Strongest, cascade.DefaultClassifierSlack)
 	}
 	fmt.Fprintf(out, "  threshold tuned on %d held-back training rows: quality %.4f (%s), $%s per query\n",
 		f.HoldOutRows, f.HoldOutQuality, target, usd(f.HoldOutCostUSD))
@@ -776,4 +776,13 @@ func signedUSD(v float64) string {
 		return "-$" + usd(-v)
 	}
 	return "+$" + usd(v)
+}
+
+// slackText is " - slack" when the default target lies below the strongest
+// model's quality, else "".
+func slackText() string {
+	if cascade.DefaultTargetSlack == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" - %g", cascade.DefaultTargetSlack)
 }

@@ -59,10 +59,16 @@ var FeatureNames = []string{"bias", "log_len", "has_digit", "has_code_fence", "h
 var numDense = len(FeatureNames)
 
 // ClassifierOptions tune TrainClassifier. Zero values mean the defaults.
+// DefaultClassifierSlack is how far below the strongest model's quality on
+// the held-back rows the classifier's default target lies. A classifier
+// that must match the strongest exactly sends nearly every prompt to it;
+// one point of slack leaves room to route.
+const DefaultClassifierSlack = 0.01
+
 type ClassifierOptions struct {
 	// TargetQuality is the least mean quality the routing must reach on the
 	// held-back rows when the threshold is tuned, in (0, 1]. Zero means the
-	// strongest model's quality on those rows minus DefaultTargetSlack.
+	// strongest model's quality on those rows minus DefaultClassifierSlack.
 	TargetQuality float64
 	// LabelThreshold, when > 0, labels a model as sufficient on a row when
 	// its score is >= LabelThreshold. Zero labels it sufficient when its
@@ -89,7 +95,7 @@ type ClassifierFit struct {
 	HoldOutRows     int       `json:"holdout_rows"`        // of them, rows held back to tune the threshold
 	Strongest       string    `json:"strongest"`           // highest training quality (ties: cheaper)
 	Target          float64   `json:"target"`              // quality target on the held-back rows
-	TargetDefault   bool      `json:"target_default"`      // Target is the strongest's held-back quality - DefaultTargetSlack
+	TargetDefault   bool      `json:"target_default"`      // Target is the strongest's held-back quality - DefaultClassifierSlack
 	HoldOutQuality  float64   `json:"holdout_quality"`     // the tuned routing on the held-back rows
 	HoldOutCostUSD  float64   `json:"holdout_cost_usd"`    // idem, mean cost per query
 	Feasible        bool      `json:"feasible"`            // HoldOutQuality >= Target
@@ -462,7 +468,7 @@ func TrainClassifier(train *Table, opts ClassifierOptions) (*Classifier, error) 
 	strongQ /= float64(hold)
 	fit.Target = opts.TargetQuality
 	if fit.Target == 0 {
-		fit.Target, fit.TargetDefault = math.Max(0, strongQ-DefaultTargetSlack), true
+		fit.Target, fit.TargetDefault = math.Max(0, strongQ-DefaultClassifierSlack), true
 	}
 	if k == 0 {
 		fit.Note = fmt.Sprintf("no model is cheaper than the strongest (%s) on the training rows: every prompt goes to it", fit.Strongest)

@@ -36,7 +36,7 @@
 //
 // [Fit] looks only at the rows it is given (the training split). Its target
 // quality is Options.TargetQuality or, by default, the strongest single
-// model's training quality minus 0.01. It searches every sequence of
+// model's training quality (DefaultTargetSlack says why not lower). It searches every sequence of
 // length 1..MaxLength (default 3) from the models sorted by training cost,
 // leaving out models dominated on training cost and quality (a dominated
 // model is kept when it has a confidence column and the model dominating it

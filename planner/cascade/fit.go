@@ -12,8 +12,16 @@ import (
 const DefaultQuantiles = 100
 
 // DefaultTargetSlack is how far below the strongest single model's training
-// quality the default target lies.
-const DefaultTargetSlack = 0.01
+// quality the default target lies. It is 0: a policy fitted to just reach a
+// lower target on the training rows lands below it on held-out rows about
+// half the time (the held-out mean wanders by its standard error, and the
+// cheapest threshold that meets a target is picked where training noise
+// flatters it). Aiming at the strongest's own training quality keeps the
+// held-out quality within a point of the strongest's far more often, for a
+// few points of saving (measured on generated tables of 10,000 rows: the
+// fitted cascade fell more than a point short on 17% of seeds with slack 0,
+// 34% with 0.005 and 53% with 0.01; savings 68%, 71% and 73%).
+const DefaultTargetSlack = 0.0
 
 // feasTol absorbs rounding when a mean quality is compared with the target.
 const feasTol = 1e-9
