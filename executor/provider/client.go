@@ -32,8 +32,10 @@ type Request struct {
 	// and Anthropic (and omits it for OpenAI reasoning models).
 	Temperature *float64
 	// Stream receives the answer as server-sent events and collects the
-	// text (OpenAI and Anthropic SSE; Ollama always streams). A stream that
-	// ends without its end marker fails with ErrTransient.
+	// text (OpenAI and Anthropic SSE, Gemini's streamGenerateContent;
+	// Ollama always streams NDJSON). A stream that is cut, or ends without
+	// its end marker ([DONE], message_stop, Ollama's "done": true), fails
+	// with ErrTransient.
 	Stream bool
 	// OnChunk, when set and Stream is true, receives each piece of text as
 	// it arrives (besides its being collected into Response.Text). An
@@ -372,6 +374,17 @@ func (cl *client) callOnce(ctx context.Context, slot *keySlot, req Request) (Res
 			obs.endMarker = []byte("message_stop")
 		}
 	}
+	switch cl.pc.Kind {
+	case KindOllama:
+		// Ollama always answers NDJSON, and langchaingo takes any end of
+		// the body, cut or not, for the end of the answer: only the last
+		// line says "done": true.
+		obs.endMarker = []byte(`"done":true`)
+	case KindGoogleAI:
+		// Usage is read from the body (geminiWireUsage): Google's Go
+		// client keeps the first chunk's usage of a stream.
+		obs.capture = true
+	}
 	callCtx, cancel := context.WithTimeout(ctx, cl.pc.Timeout)
 	defer cancel()
 	callCtx = withObservation(callCtx, obs)
@@ -387,12 +400,16 @@ func (cl *client) callOnce(ctx context.Context, slot *keySlot, req Request) (Res
 		opts = append(opts, llms.WithJSONMode())
 	}
 	var streamed strings.Builder
+	var chunkErr error // OnChunk's error (langchaingo's googleai client drops it)
 	if req.Stream {
 		onChunk := req.OnChunk
 		opts = append(opts, llms.WithStreamingFunc(func(ctx context.Context, chunk []byte) error {
 			streamed.Write(chunk)
 			if onChunk != nil && len(chunk) > 0 {
-				return onChunk(ctx, chunk)
+				if err := onChunk(ctx, chunk); err != nil {
+					chunkErr = err
+					return err
+				}
 			}
 			return nil
 		}))
@@ -407,6 +424,9 @@ func (cl *client) callOnce(ctx context.Context, slot *keySlot, req Request) (Res
 	out, err := model.GenerateContent(callCtx, msgs, opts...)
 	latency := time.Since(start)
 	snap := obs.snapshot()
+	if err == nil && chunkErr != nil {
+		err = chunkErr
+	}
 	if err == nil && len(obs.endMarker) > 0 && !snap.sawEnd {
 		err = errors.New("stream ended before its end marker")
 	}
@@ -438,6 +458,11 @@ func (cl *client) callOnce(ctx context.Context, slot *keySlot, req Request) (Res
 		resp.LogProbs = parseLogProbs(obs.capturedBody())
 	}
 	resp.Usage, resp.UsageReported = NormalizeUsage(cl.pc.Kind, info)
+	if obs.capture {
+		if u, ok := geminiWireUsage(obs.capturedBody()); ok {
+			resp.Usage, resp.UsageReported = u, true
+		}
+	}
 	if !resp.UsageReported {
 		u, err := countLocally(req, resp.Text)
 		if err != nil {

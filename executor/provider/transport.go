@@ -41,12 +41,15 @@ type observation struct {
 	logprobs    bool
 	topLogprobs int
 	captured    []byte
+	// capture keeps the 2xx body in captured without asking for
+	// log-probabilities (Gemini usage).
+	capture bool
 }
 
 // maxCaptured bounds the response body kept for log-probabilities.
 const maxCaptured = 8 << 20
 
-// capturedBody returns the kept 2xx body.
+// capturedBody returns the kept 2xx body (of the last round trip).
 func (o *observation) capturedBody() []byte {
 	o.mu.Lock()
 	defer o.mu.Unlock()
@@ -225,7 +228,7 @@ func (w *watchedBody) Read(p []byte) (int, error) {
 	o := w.o
 	o.mu.Lock()
 	o.bodyRead += int64(n)
-	if o.logprobs && n > 0 && len(o.captured)+n <= maxCaptured {
+	if (o.logprobs || o.capture) && n > 0 && len(o.captured)+n <= maxCaptured {
 		o.captured = append(o.captured, p[:n]...)
 	}
 	if len(o.endMarker) > 0 && !o.sawEnd && n > 0 {

@@ -1,6 +1,7 @@
 package provider
 
 import (
+	"bytes"
 	"encoding/json"
 	"math"
 
@@ -86,6 +87,66 @@ func NormalizeUsage(kind Kind, info map[string]any) (u catalog.Usage, ok bool) {
 	}
 	ok = u.PromptTokens() > 0 || u.OutputTokens+u.ReasoningTokens+u.AudioOutputTokens > 0
 	return u, ok
+}
+
+// geminiUsageMetadata is a Gemini response's usageMetadata.
+type geminiUsageMetadata struct {
+	Prompt     float64 `json:"promptTokenCount"` // cached included
+	Candidates float64 `json:"candidatesTokenCount"`
+	Cached     float64 `json:"cachedContentTokenCount"`
+	Thoughts   float64 `json:"thoughtsTokenCount"`
+}
+
+// geminiWireUsage reads a Gemini answer's usage from its response body:
+// the last usageMetadata of a generateContent object, of a
+// streamGenerateContent JSON array, or of its server-sent events (alt=sse).
+// The service reports usage on every chunk of a stream, the output counted
+// so far; Google's Go client (generative-ai-go v0.15.1) keeps the first
+// chunk's, which misses most of the output. Thinking tokens
+// (thoughtsTokenCount, billed as output) become ReasoningTokens. ok is
+// false when the body holds no usage or does not parse.
+func geminiWireUsage(body []byte) (u catalog.Usage, ok bool) {
+	type chunk struct {
+		UsageMetadata *geminiUsageMetadata `json:"usageMetadata"`
+	}
+	var last *geminiUsageMetadata
+	body = bytes.TrimSpace(body)
+	switch {
+	case len(body) == 0:
+		return u, false
+	case body[0] == '[':
+		var cs []chunk
+		if json.Unmarshal(body, &cs) != nil {
+			return u, false
+		}
+		for _, c := range cs {
+			if c.UsageMetadata != nil {
+				last = c.UsageMetadata
+			}
+		}
+	case body[0] == '{':
+		var c chunk
+		if json.Unmarshal(body, &c) != nil {
+			return u, false
+		}
+		last = c.UsageMetadata
+	default: // server-sent events
+		for line := range bytes.Lines(body) {
+			data, isData := bytes.CutPrefix(bytes.TrimSpace(line), []byte("data:"))
+			var c chunk
+			if isData && json.Unmarshal(bytes.TrimSpace(data), &c) == nil && c.UsageMetadata != nil {
+				last = c.UsageMetadata
+			}
+		}
+	}
+	if last == nil {
+		return u, false
+	}
+	prompt := clampF(last.Prompt)
+	cached := min(clampF(last.Cached), prompt)
+	u = catalog.Usage{InputTokens: prompt - cached, CacheReadTokens: cached,
+		OutputTokens: clampF(last.Candidates), ReasoningTokens: clampF(last.Thoughts)}
+	return u, u.PromptTokens() > 0 || u.OutputTokens+u.ReasoningTokens > 0
 }
 
 // count converts one GenerationInfo value to a token count >= 0.

@@ -1,7 +1,10 @@
 // Package providertest runs fake LLM provider endpoints for tests: HTTP
 // servers that speak the real wire formats of the OpenAI chat completions
-// API (JSON and server-sent events, with stream_options.include_usage) and
-// the Anthropic messages API (JSON and SSE), and inject faults on demand.
+// API (JSON and server-sent events, with stream_options.include_usage),
+// the Anthropic messages API (JSON and SSE), Ollama's /api/chat (NDJSON)
+// and the Gemini API's generateContent and streamGenerateContent (a JSON
+// array, or SSE with alt=sse, usageMetadata on every chunk), and inject
+// faults on demand.
 //
 // A [Script] lists, per model name, the replies the server gives in turn:
 // a normal answer with chosen text and usage, or a fault (an HTTP error in
