@@ -66,14 +66,23 @@ func (c *cliRuns) Prepare(ctx context.Context, rs server.RunSpec) (*server.Prepa
 	} else if clients == nil {
 		return nil, &server.InputError{Msg: "this server has no provider configured; send \"simulate\": true, or add [providers.*] to its config"}
 	}
-	spec := executor.Spec{Plan: plan, BudgetNan: int64(w.Budget.MaxCostUSD * 1e9), Inputs: inputs}
-	spec.RunID, err = createLedgerRun(c.led, w, rs.Name, rs.Source, plan, inputs, rs.Simulate)
+	// The calling key's budget check: it may refuse the run, or cap it at
+	// what the key has left today.
+	budget := server.NanoUSD(w.Budget.MaxCostUSD)
+	if rs.Admit != nil {
+		if budget, err = rs.Admit(server.Admission{PredictedMeanNano: server.NanoUSD(plan.Totals.Cost.Mean), BudgetNano: budget}); err != nil {
+			return nil, err
+		}
+	}
+	spec := executor.Spec{Plan: plan, BudgetNan: budget, Inputs: inputs}
+	spec.RunID, err = createLedgerRun(c.led, w, rs.Name, rs.Source, plan, inputs, rs.Simulate, budget)
 	if err != nil {
 		return nil, err
 	}
 	opts := executor.Options{Concurrency: 4, Simulated: rs.Simulate, Seed: serveRunSeed,
 		Replan: p.replan(pl, planner.Options{Timeout: 2 * time.Second}), Cascades: p.cascades}
-	x := executor.New(c.cat, clients, executor.LedgerRecorder{L: c.led}, opts)
+	// A cancel over HTTP lets the calls in flight settle.
+	x := executor.New(c.cat, server.SettleOnCancel(clients), executor.LedgerRecorder{L: c.led}, opts)
 	return &server.PreparedRun{ID: spec.RunID, Execute: func(ctx context.Context) error {
 		res, err := x.Run(ctx, spec)
 		if err != nil {
@@ -99,6 +108,19 @@ func (c *cliRuns) setError(id, msg string) {
 	c.errors[id] = msg
 }
 
+// Summary is the run's ledger status and spend (server.RunSummarizer):
+// GET /v1/runs lists them, and a key is charged the spend of its runs.
+func (c *cliRuns) Summary(_ context.Context, id string) (server.RunSummary, error) {
+	rec, err := c.led.Run(id)
+	if err != nil {
+		if errors.Is(err, ledger.ErrNotFound) {
+			return server.RunSummary{}, fmt.Errorf("%w: %v", server.ErrRunNotFound, err)
+		}
+		return server.RunSummary{}, err
+	}
+	return server.RunSummary{Status: string(rec.Status), SpentNano: rec.SpentNano}, nil
+}
+
 func (c *cliRuns) Get(_ context.Context, id string) (any, error) {
 	rec, err := c.led.Run(id)
 	if err != nil {
@@ -115,8 +137,8 @@ func (c *cliRuns) Get(_ context.Context, id string) (any, error) {
 
 // createLedgerRun records a new run of w, planned as plan, in the ledger
 // (as `costwise run` does) and returns its id. src is the workflow text
-// whose hash a resume checks.
-func createLedgerRun(l *ledger.Ledger, w *graph.Workflow, file string, src []byte, plan *planner.Result, inputs map[string]string, simulate bool) (string, error) {
+// whose hash a resume checks; budgetNano the run's budget (0 = none).
+func createLedgerRun(l *ledger.Ledger, w *graph.Workflow, file string, src []byte, plan *planner.Result, inputs map[string]string, simulate bool, budgetNano int64) (string, error) {
 	inputsJSON, err := json.Marshal(inputs)
 	if err != nil {
 		return "", err
@@ -131,7 +153,7 @@ func createLedgerRun(l *ledger.Ledger, w *graph.Workflow, file string, src []byt
 	}
 	return l.CreateRun(ledger.NewRun{WorkflowName: w.Name, WorkflowFile: file, WorkflowHash: ledger.HashWorkflow(src),
 		Inputs: inputsJSON, Plan: planJSON, PredictedMeanUSD: plan.Totals.Cost.Mean, PredictedP95USD: plan.Totals.Cost.P95,
-		BudgetMaxNano: int64(w.Budget.MaxCostUSD * 1e9), Simulated: simulate, Nodes: nodes})
+		BudgetMaxNano: budgetNano, Simulated: simulate, Nodes: nodes})
 }
 
 // requestInputs checks a run request's inputs against the workflow's

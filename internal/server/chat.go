@@ -144,16 +144,21 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request, k *Key) {
 		writeStream(w, id, created, model, ch.Content, finish, usage, req.IncludeUsage())
 	default:
 		content := ch.Content
-		writeJSONBody(w, http.StatusOK, ChatResponse{ID: id, Object: "chat.completion", Created: created, Model: model,
-			Choices: []ChatChoice{{Message: &AssistantDelta{Role: "assistant", Content: &content}, FinishReason: &finish}},
-			Usage:   usage})
+		out := appendCompletion(make([]byte, 0, 256+len(content)), &ChatResponse{ID: id, Object: "chat.completion", Created: created,
+			Model: model, Choices: []ChatChoice{{Message: &AssistantDelta{Role: "assistant", Content: &content}, FinishReason: &finish}},
+			Usage: usage})
+		h.Set("Content-Type", "application/json")
+		h.Set("Content-Length", strconv.Itoa(len(out)+1))
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write(append(out, '\n'))
 	}
-	s.m.requests.WithLabelValues(route, model, provider, "200").Inc()
-	s.m.tokens.WithLabelValues(route, model, provider, "prompt").Add(float64(usage.PromptTokens))
-	s.m.tokens.WithLabelValues(route, model, provider, "completion").Add(float64(usage.CompletionTokens))
-	s.m.cost.WithLabelValues(route, model, provider).Add(costUSD)
-	s.m.escalations.WithLabelValues(route, model, provider).Add(float64(esc))
-	s.m.latency.WithLabelValues(route, model, provider).Observe(time.Since(start).Seconds())
+	ms := s.m.answeredFor(route, model, provider)
+	ms.requests.Inc()
+	ms.promptTokens.Add(float64(usage.PromptTokens))
+	ms.completion.Add(float64(usage.CompletionTokens))
+	ms.cost.Add(costUSD)
+	ms.escalations.Add(float64(esc))
+	ms.latency.Observe(time.Since(start).Seconds())
 }
 
 // chatError answers a request the router could not serve.

@@ -5,8 +5,9 @@
 // a ledger record per request; plus the planning endpoints (POST
 // /v1/estimate, /v1/plan, /v1/preview, answered by a [WorkflowService]);
 // workflow runs (POST /v1/runs starts one in the background and answers
-// 202 with its id, GET /v1/runs/{id} polls it; see [RunRequest] for the
-// body and [RunService] for who plans, records and executes them);
+// 202 with its id, GET /v1/runs/{id} polls it, GET /v1/runs lists the
+// key's runs, POST /v1/runs/{id}/cancel stops one; see [RunRequest] for
+// the body and [RunService] for who plans, records and executes them);
 // Prometheus metrics (GET /metrics) and a liveness probe (GET /healthz).
 //
 // Boundary: the package owns HTTP — authentication by API key (compared by
@@ -19,14 +20,18 @@
 // owns only the run's lifetime: at most Options.MaxRuns execute at once
 // (429 beyond), under a context cancelled at shutdown; a run interrupted
 // by shutdown stays "running" in the ledger with its completed nodes, and
-// `costwise run --resume RUN_ID` on the same workflow text continues it.
+// `costwise run --resume RUN_ID` on the same workflow text continues it;
+// so does a run cancelled over HTTP. Runs are charged to the calling key's
+// daily budget (see Server.startRun), and a key sees only its own runs.
 //
 // Its configuration is read from the same TOML file as the providers (see
 // [ParseConfig]): [[server.key]] tables, an optional [server] table and
 // [[route]] tables.
 //
-// Not yet: listing or cancelling runs over HTTP, resuming them over HTTP;
-// tool calls, images and n > 1 in chat completions.
+// Not yet: resuming runs over HTTP, a "cancelled" status in the ledger
+// (a cancelled run stays "running" there; the server reports it
+// cancelled while it remembers it); tool calls, images and n > 1 in chat
+// completions.
 //
 // Streaming: a stream request is answered with server-sent events as the
 // upstream sends them (see Server.chat for the headers, the trailer and

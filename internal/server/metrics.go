@@ -1,6 +1,8 @@
 package server
 
 import (
+	"sync"
+
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -15,6 +17,40 @@ type metrics struct {
 	latency     *prometheus.HistogramVec // route, model, provider
 	rejected    *prometheus.CounterVec   // reason
 	inFlight    prometheus.Gauge
+
+	answered sync.Map // seriesKey -> *answeredSeries
+}
+
+// seriesKey is the labels of one answered route, model and provider.
+type seriesKey struct{ route, model, provider string }
+
+// answeredSeries are the series an answered request updates, looked up
+// once per label set (WithLabelValues validates, hashes and locks on
+// every call).
+type answeredSeries struct {
+	requests                 prometheus.Counter // status 200
+	promptTokens, completion prometheus.Counter
+	cost, escalations        prometheus.Counter
+	latency                  prometheus.Observer
+}
+
+// answeredFor returns the series of requests answered by model (of
+// provider) on route.
+func (m *metrics) answeredFor(route, model, provider string) *answeredSeries {
+	k := seriesKey{route, model, provider}
+	if s, ok := m.answered.Load(k); ok {
+		return s.(*answeredSeries)
+	}
+	s := &answeredSeries{
+		requests:     m.requests.WithLabelValues(route, model, provider, "200"),
+		promptTokens: m.tokens.WithLabelValues(route, model, provider, "prompt"),
+		completion:   m.tokens.WithLabelValues(route, model, provider, "completion"),
+		cost:         m.cost.WithLabelValues(route, model, provider),
+		escalations:  m.escalations.WithLabelValues(route, model, provider),
+		latency:      m.latency.WithLabelValues(route, model, provider),
+	}
+	v, _ := m.answered.LoadOrStore(k, s)
+	return v.(*answeredSeries)
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {

@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/tmc/langchaingo/llms"
 )
@@ -66,22 +68,40 @@ func DecodeChatRequest(body []byte) (*ChatRequest, error) {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return nil, errors.New("the request body is empty; send a JSON object with model and messages")
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
 	var r ChatRequest
-	if err := dec.Decode(&r); err != nil {
+	// A well-formed body is decoded in place; any other is decoded again
+	// by a Decoder, whose errors say what is wrong, and where.
+	if json.Unmarshal(body, &r) != nil {
+		if err := decodeStrict(body, &r); err != nil {
+			return nil, err
+		}
+	}
+	return validateChatRequest(&r)
+}
+
+// decodeStrict decodes one JSON object, with errors for the client.
+func decodeStrict(body []byte, r *ChatRequest) error {
+	*r = ChatRequest{}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if err := dec.Decode(r); err != nil {
 		var se *json.SyntaxError
 		var te *json.UnmarshalTypeError
 		switch {
 		case errors.As(err, &se):
-			return nil, fmt.Errorf("malformed JSON at byte %d: %v", se.Offset, se)
+			return fmt.Errorf("malformed JSON at byte %d: %v", se.Offset, se)
 		case errors.As(err, &te):
-			return nil, fmt.Errorf("field %s: expected %s, got JSON %s", fieldName(te), te.Type, te.Value)
+			return fmt.Errorf("field %s: expected %s, got JSON %s", fieldName(te), te.Type, te.Value)
 		}
-		return nil, fmt.Errorf("malformed JSON: %v", err)
+		return fmt.Errorf("malformed JSON: %v", err)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return nil, errors.New("malformed JSON: data after the request object; send one JSON object")
+		return errors.New("malformed JSON: data after the request object; send one JSON object")
 	}
+	return nil
+}
+
+// validateChatRequest checks a decoded request (see DecodeChatRequest).
+func validateChatRequest(r *ChatRequest) (*ChatRequest, error) {
 	if strings.TrimSpace(r.Model) == "" {
 		return nil, errors.New(`field model is missing; give a catalog model id, a route name, or "costwise/auto" (GET /v1/models lists them)`)
 	}
@@ -147,7 +167,7 @@ func DecodeChatRequest(body []byte) (*ChatRequest, error) {
 			return nil, errors.New("field stop must be a string or an array of strings")
 		}
 	}
-	return &r, nil
+	return r, nil
 }
 
 func isSet(raw json.RawMessage) bool {
@@ -252,6 +272,113 @@ type ChatResponse struct {
 	Model   string       `json:"model"`
 	Choices []ChatChoice `json:"choices"`
 	Usage   *Usage       `json:"usage,omitempty"`
+}
+
+// appendCompletion appends r as JSON, byte for byte what encoding/json
+// writes for it (without the trailing newline of an Encoder), for an
+// answer as the gateway makes one: one choice with a message and a finish
+// reason. Any other response is marshalled by encoding/json.
+func appendCompletion(dst []byte, r *ChatResponse) []byte {
+	if len(r.Choices) != 1 || r.Choices[0].Message == nil || r.Choices[0].Delta != nil {
+		b, _ := json.Marshal(r)
+		return append(dst, b...)
+	}
+	c := r.Choices[0]
+	dst = append(dst, `{"id":`...)
+	dst = appendJSONString(dst, r.ID)
+	dst = append(dst, `,"object":`...)
+	dst = appendJSONString(dst, r.Object)
+	dst = append(dst, `,"created":`...)
+	dst = strconv.AppendInt(dst, r.Created, 10)
+	dst = append(dst, `,"model":`...)
+	dst = appendJSONString(dst, r.Model)
+	dst = append(dst, `,"choices":[{"index":`...)
+	dst = strconv.AppendInt(dst, int64(c.Index), 10)
+	dst = append(dst, `,"message":{`...)
+	m := c.Message
+	sep := ""
+	if m.Role != "" {
+		dst = append(dst, `"role":`...)
+		dst = appendJSONString(dst, m.Role)
+		sep = ","
+	}
+	if m.Content != nil {
+		dst = append(dst, sep...)
+		dst = append(dst, `"content":`...)
+		dst = appendJSONString(dst, *m.Content)
+	}
+	dst = append(dst, `},"finish_reason":`...)
+	if c.FinishReason == nil {
+		dst = append(dst, "null"...)
+	} else {
+		dst = appendJSONString(dst, *c.FinishReason)
+	}
+	dst = append(dst, "}]"...)
+	if u := r.Usage; u != nil {
+		dst = append(dst, `,"usage":{"prompt_tokens":`...)
+		dst = strconv.AppendInt(dst, int64(u.PromptTokens), 10)
+		dst = append(dst, `,"completion_tokens":`...)
+		dst = strconv.AppendInt(dst, int64(u.CompletionTokens), 10)
+		dst = append(dst, `,"total_tokens":`...)
+		dst = strconv.AppendInt(dst, int64(u.TotalTokens), 10)
+		dst = append(dst, '}')
+	}
+	return append(dst, '}')
+}
+
+// appendJSONString appends s as a JSON string the way encoding/json
+// writes it: ", \\ and control characters escaped (\b \f \n \r \t, the
+// others as \u00XX), <, > and & as \u003c \u003e \u0026, U+2028 and
+// U+2029 escaped, and each byte of invalid UTF-8 replaced by \ufffd.
+func appendJSONString(dst []byte, s string) []byte {
+	const hexDigits = "0123456789abcdef"
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		b := s[i]
+		if b < utf8.RuneSelf {
+			if b >= 0x20 && b != '"' && b != '\\' && b != '<' && b != '>' && b != '&' {
+				i++
+				continue
+			}
+			dst = append(dst, s[start:i]...)
+			switch b {
+			case '"', '\\':
+				dst = append(dst, '\\', b)
+			case '\b':
+				dst = append(dst, '\\', 'b')
+			case '\f':
+				dst = append(dst, '\\', 'f')
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', hexDigits[b>>4], hexDigits[b&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, `\ufffd`...)
+		case r == '\u2028' || r == '\u2029':
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
+		default:
+			i += size
+			continue
+		}
+		i += size
+		start = i
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
 }
 
 // ChatChoice is one choice of a completion or a chunk.

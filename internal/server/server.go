@@ -35,24 +35,30 @@ type Options struct {
 	// Recorder, when set, records every request in the ledger. Unless
 	// SyncLedger is set, its writes go through an
 	// [executor.AsyncRouterRecorder]: off the request's critical path,
-	// written by Serve's graceful shutdown (or Flush/Close), but lost —
-	// at most LedgerQueue writes — if the process crashes.
+	// several requests per ledger transaction, written by Serve's graceful
+	// shutdown (or Flush/Close), but lost — at most LedgerQueue answered
+	// requests — if the process crashes.
 	Recorder executor.RouterRecorder
-	// SyncLedger writes each request's records before answering it (about
-	// 1-2 ms per request on a synchronous=FULL SQLite ledger), so that no
-	// crash loses one.
+	// SyncLedger writes each request's records before answering it (five
+	// synchronous=FULL SQLite commits, about 1.5-2 ms per request, which
+	// caps a gateway at a few hundred requests/s), so that no crash loses
+	// one.
 	SyncLedger bool
-	// LedgerQueue bounds the asynchronous recorder's queue, in writes
-	// (default 4096; a request makes about 4). A full queue slows
-	// requests down rather than dropping records.
+	// LedgerQueue bounds the asynchronous recorder's queue, in answered
+	// requests (default 1024). A full queue slows requests down rather
+	// than dropping records.
 	LedgerQueue int
+	// LedgerLinger is how long an answered request waits for others to
+	// share its ledger transaction (default DefaultLedgerLinger; negative:
+	// none). See executor.AsyncOptions.Linger.
+	LedgerLinger time.Duration
 	// Config holds keys and routes; nil means no keys and no routes.
 	Config *Config
 	// Workflows answers /v1/estimate, /v1/plan and /v1/preview; nil
 	// answers them with 501.
 	Workflows WorkflowService
-	// Runs answers POST /v1/runs and GET /v1/runs/{id}; nil answers them
-	// with 501.
+	// Runs answers POST /v1/runs, GET /v1/runs[/{id}] and POST
+	// /v1/runs/{id}/cancel; nil answers them with 501.
 	Runs RunService
 	// MaxRuns bounds the workflow runs executing at once (default
 	// DefaultMaxRuns); POST /v1/runs answers 429 beyond it.
@@ -73,6 +79,10 @@ type Options struct {
 	// instead of passing chunks on as they arrive (see chat).
 	BufferStreams bool
 }
+
+// DefaultLedgerLinger is Options.LedgerLinger's default: at 1,000
+// requests/s about 5 requests share each ledger commit.
+const DefaultLedgerLinger = 5 * time.Millisecond
 
 // Server is the HTTP gateway. Create it with New; it is safe for
 // concurrent use.
@@ -100,6 +110,7 @@ type Server struct {
 	runMu      sync.Mutex // guards runsClosed and runWG.Add
 	runsClosed bool
 	runWG      sync.WaitGroup
+	runTab     runTable // the runs started here, by key
 }
 
 // New builds the server and its router; it fails, naming the route and
@@ -131,7 +142,11 @@ func New(opts Options) (*Server, error) {
 	rec := opts.Recorder
 	var async *executor.AsyncRouterRecorder
 	if rec != nil && !opts.SyncLedger {
-		async = executor.NewAsyncRouterRecorder(rec, executor.AsyncOptions{QueueSize: opts.LedgerQueue,
+		linger := opts.LedgerLinger
+		if linger == 0 {
+			linger = DefaultLedgerLinger
+		}
+		async = executor.NewAsyncRouterRecorder(rec, executor.AsyncOptions{QueueSize: opts.LedgerQueue, Linger: linger,
 			OnError: func(err error) { log.Error("ledger write failed", "err", err) }})
 		rec = async
 	}
@@ -174,6 +189,8 @@ func New(opts Options) (*Server, error) {
 	mux.HandleFunc("POST /v1/preview", s.auth(s.workflow(kindPreview)))
 	mux.HandleFunc("POST /v1/runs", s.auth(s.startRun))
 	mux.HandleFunc("GET /v1/runs/{id}", s.auth(s.getRun))
+	mux.HandleFunc("GET /v1/runs", s.auth(s.listRuns))
+	mux.HandleFunc("POST /v1/runs/{id}/cancel", s.auth(s.cancelRun))
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -181,7 +198,7 @@ func New(opts Options) (*Server, error) {
 	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "invalid_request_error", "not_found",
-			fmt.Sprintf("no endpoint %s %s; see POST /v1/chat/completions, GET /v1/models, POST /v1/estimate|plan|preview, POST /v1/runs, GET /v1/runs/{id}, GET /metrics, GET /healthz", r.Method, r.URL.Path))
+			fmt.Sprintf("no endpoint %s %s; see POST /v1/chat/completions, GET /v1/models, POST /v1/estimate|plan|preview, POST /v1/runs, GET /v1/runs[/{id}], POST /v1/runs/{id}/cancel, GET /metrics, GET /healthz", r.Method, r.URL.Path))
 	})
 	s.handler = mux
 	return s, nil
