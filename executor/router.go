@@ -166,6 +166,18 @@ type Route struct {
 	// function in one piece, because text already sent cannot be
 	// withdrawn. The same holds for JSON mode and stop words.
 	Validate string
+	// Classifier, when set, picks the first rung from the prompt: the
+	// cheapest model it predicts will answer well enough
+	// (cascade.Classifier, trained by `costwise eval --classifier` on
+	// outcome tables whose models are catalog IDs). The ladder then climbs
+	// the other admitted models, best first. A pick the route does not
+	// admit falls back to the cheapest admitted model.
+	Classifier PromptClassifier
+}
+
+// PromptClassifier chooses a model for a prompt.
+type PromptClassifier interface {
+	Route(prompt string) (model string, probs []float64)
 }
 
 // RouterOptions tune a Router.
@@ -480,6 +492,11 @@ type RoutePlan struct {
 	Route          string
 	Task           string
 	TaskSource     string // "metadata", "route" or "heuristic"
+	// PickedBy says how the first rung was chosen: "cost" (the cheapest
+	// admitted model) or "classifier"; Pick is the classifier's choice
+	// ("" without one), admitted or not.
+	PickedBy string
+	Pick     string
 	PromptTokens   int    // o200k_base tokens of the flattened system and conversation
 	ExpectedOutput int    // output tokens the ranking assumes
 	CapNano        int64  // the route's per-request cap (0 = none)
@@ -706,6 +723,14 @@ func (r *Router) rank(rt *route, task, full string, co *llms.CallOptions) (*Rout
 		}
 		return a.Model < b.Model
 	})
+	plan.PickedBy = "cost"
+	if rt.Classifier != nil {
+		plan.Pick, _ = rt.Classifier.Route(full)
+		if k := slices.IndexFunc(cands, func(c RouteCandidate) bool { return c.Model == plan.Pick }); k >= 0 {
+			cands[0], cands[k] = cands[k], cands[0]
+			plan.PickedBy = "classifier"
+		}
+	}
 	rest := slices.Clone(cands[1:])
 	sort.SliceStable(rest, func(i, j int) bool {
 		a, b := rest[i], rest[j]

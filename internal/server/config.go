@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"math"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 
@@ -16,6 +17,7 @@ import (
 
 	"github.com/costwise/costwise/executor"
 	"github.com/costwise/costwise/internal/tomlpos"
+	"github.com/costwise/costwise/planner/cascade"
 )
 
 // Built-in model names a client may send besides catalog ids and routes.
@@ -112,6 +114,7 @@ type rawRoute struct {
 	Providers  []string `toml:"providers"`
 	MaxCostUSD float64  `toml:"max_cost_usd"`
 	Validate   string   `toml:"validate"`
+	Classifier string   `toml:"classifier"`
 }
 
 type rawServerFile struct {
@@ -248,6 +251,18 @@ func ParseConfig(name string, data []byte) (*Config, error) {
 		}
 		if _, ok := usdToNano(rr.MaxCostUSD); !ok {
 			at(base+".max_cost_usd", fmt.Sprintf("%v is not a finite amount >= 0; use 0 or leave it out for no cap", rr.MaxCostUSD))
+		}
+		if rr.Classifier != "" {
+			file := rr.Classifier
+			if !filepath.IsAbs(file) {
+				file = filepath.Join(filepath.Dir(cfg.Path), file)
+			}
+			c, err := cascade.LoadClassifierFile(file)
+			if err != nil {
+				at(base+".classifier", fmt.Sprintf("%v; write one with costwise eval --classifier --save-classifier FILE", err))
+			} else {
+				r.Classifier = c
+			}
 		}
 		cfg.Routes = append(cfg.Routes, r)
 	}

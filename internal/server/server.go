@@ -24,6 +24,7 @@ import (
 
 	"github.com/costwise/costwise/estimator/catalog"
 	"github.com/costwise/costwise/executor"
+	"github.com/costwise/costwise/planner/cascade"
 )
 
 // Options configure a Server.
@@ -133,6 +134,13 @@ func New(opts Options) (*Server, error) {
 	for i, rt := range cfg.Routes {
 		if _, clash := opts.Catalog.Lookup(rt.Name); clash {
 			return nil, fmt.Errorf("server: %s: route[%d] %q has the name of a catalog model; rename the route", cfg.Path, i, rt.Name)
+		}
+		if c, ok := rt.Classifier.(*cascade.Classifier); ok {
+			for _, m := range c.Models {
+				if _, known := opts.Catalog.Lookup(m); !known {
+					return nil, fmt.Errorf("server: %s: route[%d] %q: its classifier routes to %q, which is not in the catalog; train it on catalog IDs (costwise eval --map NAME=ID)", cfg.Path, i, rt.Name, m)
+				}
+			}
 		}
 	}
 	log := opts.Logger
