@@ -489,17 +489,17 @@ type RouteRejection struct {
 
 // RoutePlan is the routing decision for one call.
 type RoutePlan struct {
-	Route          string
-	Task           string
-	TaskSource     string // "metadata", "route" or "heuristic"
+	Route      string
+	Task       string
+	TaskSource string // "metadata", "route" or "heuristic"
 	// PickedBy says how the first rung was chosen: "cost" (the cheapest
 	// admitted model) or "classifier"; Pick is the classifier's choice
 	// ("" without one), admitted or not.
-	PickedBy string
-	Pick     string
-	PromptTokens   int    // o200k_base tokens of the flattened system and conversation
-	ExpectedOutput int    // output tokens the ranking assumes
-	CapNano        int64  // the route's per-request cap (0 = none)
+	PickedBy       string
+	Pick           string
+	PromptTokens   int   // o200k_base tokens of the flattened system and conversation
+	ExpectedOutput int   // output tokens the ranking assumes
+	CapNano        int64 // the route's per-request cap (0 = none)
 	Ladder         []RouteCandidate
 	Rejected       []RouteRejection
 }
