@@ -397,7 +397,9 @@ func NewSpec(p Policy, held Metrics, o SpecOptions) (estimator.Cascade, error) {
 	}
 	answered := 0.0
 	for k := range c.Reach {
-		c.Reach[k] = min(max(1-answered, 0), 1)
+		// Shares of a finite row count: round off the float sum's noise
+		// (0.35 rather than 0.3500000000000001).
+		c.Reach[k] = min(max(math.Round((1-answered)*1e12)/1e12, 0), 1)
 		if k > 0 {
 			c.Reach[k] = min(c.Reach[k], c.Reach[k-1]) // rounding must not make a later stage reach more
 		}
