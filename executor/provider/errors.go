@@ -269,6 +269,12 @@ func statusKind(status int, ae apiError) (kind error, billed bool) {
 		if isContextLength(ae) {
 			return ErrContextLength, false
 		}
+		// Google answers a wrong key with 400 INVALID_ARGUMENT, "API key
+		// not valid" (reason API_KEY_INVALID): an auth failure, so the key
+		// is retired like one rejected with 401.
+		if strings.Contains(strings.ToLower(ae.Message), "api key not valid") || strings.Contains(code, "api_key_invalid") {
+			return ErrAuth, false
+		}
 		if strings.Contains(code, "rate_limit") {
 			return ErrRateLimited, false
 		}

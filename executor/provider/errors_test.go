@@ -71,6 +71,7 @@ func TestStatusKind(t *testing.T) {
 		{413, apiError{}, ErrContextLength, false},
 		{400, apiError{Code: "context_length_exceeded"}, ErrContextLength, false},
 		{400, apiError{Message: "bad temperature"}, ErrInvalidRequest, false},
+		{400, apiError{Message: "API key not valid. Please pass a valid API key.", Type: "INVALID_ARGUMENT", Code: "400"}, ErrAuth, false},
 		{404, apiError{}, ErrInvalidRequest, false},
 		{422, apiError{Type: "rate_limit_error"}, ErrRateLimited, false},
 		{500, apiError{}, ErrTransient, false},

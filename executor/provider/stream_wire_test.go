@@ -239,3 +239,17 @@ func FuzzGeminiWireUsage(f *testing.F) {
 		require.Equal(t, ok, u.PromptTokens() > 0 || u.OutputTokens+u.ReasoningTokens > 0)
 	})
 }
+
+// Google refuses a wrong key with 400 INVALID_ARGUMENT "API key not valid":
+// through the real client it is an auth failure, so the key rests like one
+// refused with 401, and the key never appears in the error.
+func TestGeminiWrongKeyIsAuth(t *testing.T) {
+	k := wireKinds[3]
+	srv := k.new(providertest.Script{"gemini-x": {{Text: "hi"}}})
+	defer srv.Close()
+	srv.AcceptKeys("some-other-key")
+	cl := newWireClient(t, k, srv)
+	e := callErr(t, cl, Request{Model: "gemini-x", Prompt: "go"})
+	assert.ErrorIs(t, e, ErrAuth)
+	assert.NotContains(t, e.Error(), keyA)
+}
