@@ -267,6 +267,8 @@ func (x *Executor) Run(ctx context.Context, spec Spec) (*Result, error) {
 		res.Status, res.Error = StatusBudgetExhausted, st.exhausted
 	case st.failed != "":
 		res.Status, res.Error = StatusFailed, st.failed
+	case st.interrupted != "":
+		res.Status, res.Error = StatusFailed, st.interrupted
 	default:
 		res.Status = StatusSucceeded
 	}
@@ -289,6 +291,7 @@ type runState struct {
 	cascades map[string]*estimator.Cascade
 
 	fatal, exhausted, failed string // first reason of each kind
+	interrupted              string // the caller's context ended with nodes left to run
 
 	// stopped halts the run without cancelling calls in flight: they finish
 	// and settle (and are recorded with what the provider billed), while no
@@ -337,8 +340,9 @@ func (st *runState) runNode(ctx context.Context, i int) {
 		st.event(Event{Node: n.ID, Kind: "done", Status: "resumed"})
 		return
 	}
+	interrupted := false // the caller's context ended before the node started
 	defer func() {
-		if st.x.rec != nil && !nr.Resumed {
+		if st.x.rec != nil && !nr.Resumed && !interrupted {
 			if err := st.x.rec.FinishNode(st.spec.RunID, nr, nr.final, nr.finalSeq); err != nil {
 				st.setOnce(&st.fatal, "ledger: "+err.Error())
 				st.halt()
@@ -346,7 +350,13 @@ func (st *runState) runNode(ctx context.Context, i int) {
 		}
 		st.event(Event{Node: n.ID, Kind: "done", Status: nr.Status})
 	}()
-	if ctx.Err() != nil || st.stopped.Load() {
+	if ctx.Err() != nil {
+		// Not run, and left pending in the ledger: a resume runs it.
+		nr.Status, interrupted = NodeSkipped, true
+		st.setOnce(&st.interrupted, fmt.Sprintf("interrupted before node %q started: %v", n.ID, context.Cause(ctx)))
+		return
+	}
+	if st.stopped.Load() {
 		nr.Status = NodeSkipped
 		return
 	}

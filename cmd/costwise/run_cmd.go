@@ -428,8 +428,13 @@ func newRunsCmd(cf *catalogFlags) *cobra.Command {
 			tw := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "RUN\tWORKFLOW\tSTATUS\tSPENT\tPREDICTED\tNODES OK\tESCALATIONS\tCREATED")
 			workflows := map[string]bool{}
+			var stopped []string
 			for _, r := range runs {
 				status := string(r.Status)
+				if r.StopNote != "" {
+					status += " (stopped)"
+					stopped = append(stopped, r.ID+": "+r.StopNote)
+				}
 				if r.Simulated {
 					status += " (simulated)"
 				}
@@ -438,6 +443,9 @@ func newRunsCmd(cf *catalogFlags) *cobra.Command {
 				workflows[r.WorkflowName] = true
 			}
 			tw.Flush()
+			for _, s := range stopped {
+				fmt.Fprintln(out, s)
+			}
 			names := make([]string, 0, len(workflows))
 			for n := range workflows {
 				names = append(names, n)

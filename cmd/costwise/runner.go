@@ -90,10 +90,15 @@ func (c *cliRuns) Prepare(ctx context.Context, rs server.RunSpec) (*server.Prepa
 			return err
 		}
 		c.setError(spec.RunID, res.Error)
-		if ctx.Err() != nil {
-			// Interrupted by shutdown: the run stays "running" in the
-			// ledger, resumable with `costwise run --resume`.
-			return nil
+		if ctx.Err() != nil && res.Status != executor.StatusSucceeded {
+			// Cancelled or interrupted by shutdown: the run stays
+			// "running" in the ledger, resumable with `costwise run
+			// --resume`, with a note saying why it stopped.
+			why := "interrupted by the server's shutdown"
+			if errors.Is(context.Cause(ctx), server.ErrRunCancelled) {
+				why = "cancelled over HTTP (POST /v1/runs/" + spec.RunID + "/cancel)"
+			}
+			return c.led.NoteStop(spec.RunID, why+"; continue it with costwise run --resume "+spec.RunID)
 		}
 		return c.led.FinishRun(spec.RunID, ledger.RunStatus(res.Status))
 	}}, nil

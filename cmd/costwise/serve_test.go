@@ -302,6 +302,7 @@ func TestServeRunInterruptedByShutdownResumes(t *testing.T) {
 	rec, err := l.Run(acc.RunID)
 	require.NoError(t, err)
 	assert.Equal(t, ledger.RunRunning, rec.Status, "an interrupted run is left resumable")
+	assert.Contains(t, rec.StopNote, "interrupted by the server's shutdown; continue it with costwise run --resume "+acc.RunID)
 	require.Len(t, rec.Nodes, 2)
 	assert.Equal(t, ledger.NodeSucceeded, rec.Nodes[0].Status)
 	require.NoError(t, l.Close())
@@ -320,4 +321,49 @@ func TestServeRunInterruptedByShutdownResumes(t *testing.T) {
 	assert.True(t, out.Nodes[0].Resumed)
 	assert.Equal(t, "matcha", out.Nodes[1].Output)
 	assert.Len(t, up.Calls(), 3, "draft is not called again")
+}
+
+// TestServeRunCancelNotesTheStop: POST /v1/runs/{id}/cancel lets the call
+// in flight finish, and the ledger keeps the run resumable with a note.
+func TestServeRunCancelNotesTheStop(t *testing.T) {
+	const keyEnv, key = "CW_SERVE_CANCEL_KEY", "sk-serve-cancel-0123456789abcdef"
+	t.Setenv(keyEnv, key)
+	up := providertest.NewOpenAIServer(providertest.Script{"cheap": {{Text: "tea"}, {Text: "Tea.", Delay: 300 * time.Millisecond}, {Text: "unused"}}})
+	defer up.Close()
+	cfgText := fmt.Sprintf("[providers.openai]\napi_key_env = %q\nbase_url = %q\ntimeout_s = 30\n", keyEnv, up.BaseURL())
+	pcfg, err := provider.ParseConfig("costwise.toml", []byte(cfgText))
+	require.NoError(t, err)
+	defer pcfg.Close()
+	cat, err := catalog.LoadTOML("cat.toml", []byte(cliCatalog))
+	require.NoError(t, err)
+	l, err := ledger.Open(filepath.Join(t.TempDir(), "ledger.db"))
+	require.NoError(t, err)
+	defer l.Close()
+	srv, err := server.New(server.Options{Catalog: cat, Clients: pcfg, Runs: &cliRuns{cat: cat, clients: pcfg, led: l}})
+	require.NoError(t, err)
+	defer srv.Close(context.Background())
+	ts := httptest.NewServer(srv.Handler())
+	defer ts.Close()
+
+	// A third node, after polish, never starts.
+	wf := cliWorkflow + "\n[[node]]\nid = \"sign\"\ndepends_on = [\"polish\"]\nprompt = \"Sign: {{node.polish.output}}\"\noutput_tokens = 5\n"
+	resp, body := postRun(t, ts, map[string]any{"workflow": wf, "inputs": map[string]string{"topic": "tea"}})
+	require.Equal(t, http.StatusAccepted, resp.StatusCode, string(body))
+	var acc server.RunAccepted
+	require.NoError(t, json.Unmarshal(body, &acc))
+	require.Eventually(t, func() bool { return len(up.Calls()) == 2 }, 10*time.Second, 5*time.Millisecond, "polish is in flight")
+	cresp, err := http.Post(ts.URL+"/v1/runs/"+acc.RunID+"/cancel", "application/json", nil)
+	require.NoError(t, err)
+	cresp.Body.Close()
+	require.Contains(t, []int{http.StatusAccepted, http.StatusOK}, cresp.StatusCode)
+	var rec *ledger.RunRecord
+	require.Eventually(t, func() bool {
+		rec, err = l.Run(acc.RunID)
+		return err == nil && rec.StopNote != ""
+	}, 10*time.Second, 10*time.Millisecond)
+	assert.Equal(t, ledger.RunRunning, rec.Status, "a cancelled run stays resumable")
+	assert.Contains(t, rec.StopNote, "cancelled over HTTP")
+	assert.Equal(t, ledger.NodeSucceeded, rec.Nodes[1].Status, "the call in flight finished and was kept")
+	assert.NotEqual(t, ledger.NodeSucceeded, rec.Nodes[2].Status, "no new node started")
+	assert.Len(t, up.Calls(), 2)
 }

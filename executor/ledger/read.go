@@ -38,14 +38,14 @@ func (l *Ledger) readTx(op string, fn func(ctx context.Context, tx *sql.Tx) erro
 }
 
 const runColumns = `id, workflow_name, workflow_file, workflow_hash, inputs_json, plan_json,
-	predicted_mean_usd, predicted_p95_usd, budget_max_nano, status, spent_nano, simulated, created_at, updated_at`
+	predicted_mean_usd, predicted_p95_usd, budget_max_nano, status, spent_nano, simulated, created_at, updated_at, stop_note`
 
 func scanRun(row interface{ Scan(...any) error }) (Run, error) {
 	var r Run
 	var inputs, plan, status string
 	var created, updated int64
 	err := row.Scan(&r.ID, &r.WorkflowName, &r.WorkflowFile, &r.WorkflowHash, &inputs, &plan,
-		&r.PredictedMeanUSD, &r.PredictedP95USD, &r.BudgetMaxNano, &status, &r.SpentNano, &r.Simulated, &created, &updated)
+		&r.PredictedMeanUSD, &r.PredictedP95USD, &r.BudgetMaxNano, &status, &r.SpentNano, &r.Simulated, &created, &updated, &r.StopNote)
 	r.Inputs, r.Plan, r.Status = []byte(inputs), []byte(plan), RunStatus(status)
 	r.CreatedAt, r.UpdatedAt = fromNanos(created), fromNanos(updated)
 	return r, err
@@ -198,7 +198,7 @@ func (l *Ledger) Runs(limit int) ([]RunSummary, error) {
 				r.predicted_mean_usd, r.predicted_p95_usd,
 				COALESCE(nc.total, 0), COALESCE(nc.pending, 0), COALESCE(nc.running, 0),
 				COALESCE(nc.succeeded, 0), COALESCE(nc.failed, 0), COALESCE(nc.skipped, 0),
-				COALESCE(ac.attempts, 0), COALESCE(ac.escalations, 0), r.created_at, r.updated_at
+				COALESCE(ac.attempts, 0), COALESCE(ac.escalations, 0), r.created_at, r.updated_at, r.stop_note
 			FROM runs r JOIN picked p ON p.id = r.id
 			LEFT JOIN nc ON nc.run_id = r.id LEFT JOIN ac ON ac.run_id = r.id
 			ORDER BY r.created_at DESC, r.id DESC`, limit)
@@ -214,7 +214,7 @@ func (l *Ledger) Runs(limit int) ([]RunSummary, error) {
 			if err := rows.Scan(&s.ID, &s.WorkflowName, &status, &s.Simulated, &s.SpentNano, &s.BudgetMaxNano,
 				&s.PredictedMeanUSD, &s.PredictedP95USD,
 				&n.Total, &n.Pending, &n.Running, &n.Succeeded, &n.Failed, &n.Skipped,
-				&s.Attempts, &s.Escalations, &created, &updated); err != nil {
+				&s.Attempts, &s.Escalations, &created, &updated, &s.StopNote); err != nil {
 				return err
 			}
 			s.Status, s.CreatedAt, s.UpdatedAt = RunStatus(status), fromNanos(created), fromNanos(updated)

@@ -131,11 +131,16 @@ CREATE INDEX attempts_ended ON attempts (ended_at);
 ALTER TABLE attempts ADD COLUMN purpose TEXT NOT NULL DEFAULT 'answer' CHECK (purpose IN ('answer', 'self_check'));
 ALTER TABLE attempts ADD COLUMN confidence REAL CHECK (confidence IS NULL OR (confidence >= 0 AND confidence <= 1));
 `,
+	// 4: why a run that is not finished stopped (cancelled over HTTP,
+	// interrupted by a shutdown); '' while it runs or once it finished.
+	`
+ALTER TABLE runs ADD COLUMN stop_note TEXT NOT NULL DEFAULT '';
+`,
 }
 
 // SchemaVersion is the schema version this package writes (PRAGMA
 // user_version after Open); it equals len(migrations).
-const SchemaVersion = 3
+const SchemaVersion = 4
 
 // migrate brings the database to SchemaVersion in one transaction per
 // migration; running it again is a no-op. The version is read inside the

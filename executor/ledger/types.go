@@ -157,6 +157,9 @@ type Run struct {
 	Simulated bool
 	CreatedAt time.Time
 	UpdatedAt time.Time
+	// StopNote says why a run that is still running stopped (NoteStop):
+	// cancelled, or interrupted by a shutdown. "" otherwise.
+	StopNote string
 }
 
 // Node is one row of the nodes table.
@@ -279,6 +282,7 @@ type RunSummary struct {
 	Escalations int
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
+	StopNote    string // see Run.StopNote
 }
 
 // NodeCounts counts a run's nodes by status.

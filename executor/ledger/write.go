@@ -417,8 +417,28 @@ func (l *Ledger) FinishRun(runID string, status RunStatus) error {
 		if err := l.touch(ctx, tx, runID, now); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, `UPDATE runs SET status = ? WHERE id = ?`, string(status), runID)
+		_, err := tx.ExecContext(ctx, `UPDATE runs SET status = ?, stop_note = '' WHERE id = ?`, string(status), runID)
 		return err
+	})
+}
+
+// NoteStop records why a run that is not finished stopped (cancelled over
+// HTTP, interrupted by a shutdown): it stays running, so ResumeRun can
+// continue it, and Run and Runs show the note until it is resumed or
+// finished. It fails with ErrInvalid when the run is not running.
+func (l *Ledger) NoteStop(runID, note string) error {
+	return l.write(fmt.Sprintf("note why run %q stopped", runID), func(ctx context.Context, tx *sql.Tx) error {
+		if err := l.touch(ctx, tx, runID, l.now()); err != nil {
+			return err
+		}
+		r, err := tx.ExecContext(ctx, `UPDATE runs SET stop_note = ? WHERE id = ? AND status = 'running'`, note, runID)
+		if err != nil {
+			return err
+		}
+		if n, _ := r.RowsAffected(); n == 0 {
+			return invalid("run %q is not running; only a running run can be noted as stopped", runID)
+		}
+		return nil
 	})
 }
 
@@ -482,7 +502,7 @@ func (l *Ledger) ResumeRun(runID, workflowHash string) (*RunRecord, error) {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM calls_in_flight WHERE run_id = ?`, runID); err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `UPDATE runs SET status = 'running', updated_at = ? WHERE id = ?`, nanos(now), runID)
+		_, err = tx.ExecContext(ctx, `UPDATE runs SET status = 'running', stop_note = '', updated_at = ? WHERE id = ?`, nanos(now), runID)
 		return err
 	})
 	if err != nil {
