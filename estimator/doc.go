@@ -51,6 +51,19 @@
 // images, video or document pages, and to its long_context score when the
 // prompt exceeds LongContextTokens.
 //
+// # Fitted cascades
+//
+// Estimate.AddCascades offers fitted cascades (a cheap model first, stronger
+// ones when the answer's confidence is below a threshold) as candidates of
+// the nodes of their task. A cascade's cost on a node is its stages' costs
+// there weighted by Reach, the share of calls that reached each stage in
+// the fit's held-out rows, plus one self-check call per answer that may be
+// handed on when the signal is SignalSelfCheck; its quality is the measured
+// one, so no independence between stages is assumed. In the Monte Carlo a
+// run reaches stage k with probability Reach[k] (one draw per node and run),
+// so cost percentiles show the escalated tail. A cascade is infeasible when
+// a stage is, or when a stage that may hand on cannot give the signal.
+//
 // # Boundary
 //
 // The estimator knows the workflow (graph), the catalog and token rules

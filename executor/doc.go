@@ -22,6 +22,14 @@
 //   - authentication and invalid-request errors stop the run with a message
 //     naming the provider and the fix.
 //
+// A planned cascade (a ladder entry "cascade:SIGNAL:a@t>b") is climbed as
+// its stages: an answer whose confidence is below its stage's threshold, or
+// that gives no confidence, is recorded as invalid with its confidence and
+// the next stage runs. The signal is exp(mean token log-probability) asked
+// of OpenAI-protocol providers, the node's validate rule, or a self-check
+// call to the same model whose cost is reserved and recorded (ledger
+// purpose self_check). Options.Cascades lets re-planning use cascades too.
+//
 // Every attempt is recorded (Recorder, the ledger) with its outcome, reason,
 // usage, cost in integer nano-USD and whether the provider may have billed
 // it, before the next one starts.

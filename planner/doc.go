@@ -43,6 +43,11 @@
 // [Planner.Plan] builds the problem from an estimate and a policy set and
 // returns, besides the plan:
 //
+// A fitted cascade (estimator.AddCascades) is a candidate like any model:
+// its cost and quality are its own, measured ones, so the proven optimum may
+// use it. When it is chosen, its ID heads the node's ladder and the rungs
+// after it are single models that are not among its stages.
+//
 //   - a fallback ladder per node for the executor: the chosen model, then
 //     candidates at least as good that keep the plan within its limits when
 //     substituted (higher quality first), then the other stronger ones,
