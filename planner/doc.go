@@ -43,11 +43,6 @@
 // [Planner.Plan] builds the problem from an estimate and a policy set and
 // returns, besides the plan:
 //
-// A fitted cascade (estimator.AddCascades) is a candidate like any model:
-// its cost and quality are its own, measured ones, so the proven optimum may
-// use it. When it is chosen, its ID heads the node's ladder and the rungs
-// after it are single models that are not among its stages.
-//
 //   - a fallback ladder per node for the executor: the chosen model, then
 //     candidates at least as good that keep the plan within its limits when
 //     substituted (higher quality first), then the other stronger ones,
@@ -62,6 +57,11 @@
 //   - when no plan exists: which constraints cannot be met (with the exact
 //     best success, fastest latency and cheapest cost within the other
 //     limits) and the closest plans, each meeting all but one constraint.
+//
+// A fitted cascade (estimator.AddCascades) is a candidate like any model:
+// its cost and quality are its own, measured ones, so the proven optimum may
+// use it. When it is chosen, its ID heads the node's ladder and the rungs
+// after it are single models that are not among its stages.
 //
 // Boundary: the planner works on the estimator's numbers and the policies'
 // verdicts; it prices nothing itself and runs nothing.
