@@ -68,6 +68,7 @@ var ledgerModes = []string{"none", "async", "sync"}
 // gateway. It reports p50 and p99 of both and their difference, in
 // microseconds.
 func BenchmarkGatewayOverhead(b *testing.B) {
+	defer TuneGC()() // as costwise serve runs
 	for _, procs := range benchTopologies {
 		for _, mode := range ledgerModes {
 			for _, conc := range []int{1, 4, 16} {
@@ -108,6 +109,7 @@ func BenchmarkGatewayOverhead(b *testing.B) {
 // The sync mode cannot keep up with 1,000 requests/s (five fsynced
 // commits per request); it is run at a rate it can sustain.
 func BenchmarkGatewayRate(b *testing.B) {
+	defer TuneGC()() // as costwise serve runs
 	for _, procs := range benchTopologies {
 		for _, mode := range ledgerModes {
 			rps := 1000
@@ -403,6 +405,7 @@ func TestBenchChild(t *testing.T) {
 		defer up.Close()
 		fmt.Printf("url %s\n", up.BaseURL())
 	case "gateway":
+		defer TuneGC()() // as costwise serve runs
 		gw = startBenchGateway(t, os.Getenv(benchUpstreamEnv), os.Getenv(benchLedgerEnv), t.TempDir())
 		fmt.Printf("url %s\n", gw.url)
 	default:
