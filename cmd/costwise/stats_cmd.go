@@ -158,6 +158,8 @@ func observationsFromRows(rows []ledger.ObservationRow, task, modelGlob string) 
 			OutputTokens: u.OutputTokens,
 			Latency:      time.Duration(r.LatencyMS) * time.Millisecond,
 			CostNano:     r.CostNano,
+			// A cascade that set the answer aside did not show it wrong.
+			Unjudged: r.Outcome == ledger.OutcomeInvalid && r.Confidence != nil,
 		}
 		if r.Answer && r.Feedback != nil {
 			v := *r.Feedback

@@ -243,3 +243,18 @@ func sortedKeys(m map[string]any) []string {
 	sort.Strings(keys)
 	return keys
 }
+
+func TestObservationsFromRowsCascadeRejections(t *testing.T) {
+	conf := 0.4
+	rows := []ledger.ObservationRow{
+		{Task: "classification", Model: "m", Outcome: ledger.OutcomeInvalid, Confidence: &conf}, // set aside by a cascade
+		{Task: "classification", Model: "m", Outcome: ledger.OutcomeInvalid},                    // failed validation
+		{Task: "classification", Model: "m", Outcome: ledger.OutcomeOK, Confidence: &conf},
+	}
+	obs := observationsFromRows(rows, "", "")
+	require.Len(t, obs, 3)
+	assert.True(t, obs[0].Unjudged)
+	assert.False(t, obs[1].Unjudged)
+	assert.False(t, obs[2].Unjudged)
+	assert.True(t, obs[2].OK)
+}

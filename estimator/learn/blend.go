@@ -112,14 +112,14 @@ func (m *Model) Blend(cat *catalog.Catalog) (*catalog.Catalog, Sources) {
 	out := catalog.Merge(cat, nil) // deep copies, owned by out until returned
 	var srcs Sources
 	for _, s := range m.stats {
-		if s.Task == "" || s.Weight < minEvidence {
+		if s.Task == "" || s.JudgedWeight < minEvidence {
 			continue
 		}
 		cm, ok := out.Lookup(s.Model)
 		if !ok {
 			continue
 		}
-		src := Source{Model: s.Model, Field: FieldQualityPrefix + s.Task, N: s.Calls, Weight: s.Weight, Observed: s.Observed}
+		src := Source{Model: s.Model, Field: FieldQualityPrefix + s.Task, N: s.Calls, Weight: s.JudgedWeight, Observed: s.Observed}
 		q, known := cm.QualityFor(s.Task)
 		prior, k := 0.5, 2.0
 		src.Origin = FromObserved
@@ -127,7 +127,7 @@ func (m *Model) Blend(cat *catalog.Catalog) (*catalog.Catalog, Sources) {
 			prior, k = math.Max(0, math.Min(1, q)), m.Options.PriorStrength
 			src.Catalog, src.CatalogKnown, src.Origin = q, true, FromBlend
 		}
-		a, b := posterior(prior, k, s.Successes, s.Weight)
+		a, b := posterior(prior, k, s.Successes, s.JudgedWeight)
 		src.Value, src.PriorWeight = a/(a+b), k
 		if cm.Quality == nil {
 			cm.Quality = map[string]float64{}

@@ -146,6 +146,7 @@ func Drift(obs []Observation, window time.Duration, th Thresholds) []Alert {
 
 type windowStats struct {
 	n                            int
+	judged                       int // calls whose success is known (not set aside by a cascade)
 	successes                    float64
 	latency, tokens, costPerCall median // latency in seconds, cost in USD
 	answered                     int
@@ -176,7 +177,10 @@ func summarize(obs []*Observation) windowStats {
 	ws := windowStats{n: len(obs)}
 	var lat, tok, cost []weighted
 	for _, o := range obs {
-		ws.successes += o.success()
+		if !o.Unjudged {
+			ws.judged++
+			ws.successes += o.success()
+		}
 		cost = append(cost, weighted{float64(o.CostNano) / 1e9, 1})
 		if o.answered() {
 			ws.answered++
@@ -199,11 +203,11 @@ func compareWindows(k key, prev, cur []*Observation, th Thresholds) []Alert {
 	}
 	var out []Alert
 
-	p1, p2 := p.successes/float64(p.n), c.successes/float64(c.n)
-	if z := twoProportionZ(p.successes, float64(p.n), c.successes, float64(c.n)); math.Abs(z) > th.Z && math.Abs(p2-p1) >= th.SuccessDelta {
+	p1, p2 := p.successes/float64(max(p.judged, 1)), c.successes/float64(max(c.judged, 1))
+	if z := twoProportionZ(p.successes, float64(p.judged), c.successes, float64(c.judged)); p.judged > 0 && c.judged > 0 && math.Abs(z) > th.Z && math.Abs(p2-p1) >= th.SuccessDelta {
 		a := base
 		a.Metric, a.Previous, a.Current, a.Change, a.Z = MetricSuccess, p1, p2, p2-p1, z
-		a.Message = fmt.Sprintf("%s: success %.0f%% -> %.0f%% (z = %.1f, %d vs %d calls)", label, 100*p1, 100*p2, z, p.n, c.n)
+		a.Message = fmt.Sprintf("%s: success %.0f%% -> %.0f%% (z = %.1f, %d vs %d calls)", label, 100*p1, 100*p2, z, p.judged, c.judged)
 		out = append(out, a)
 	}
 	rel := func(m Metric, pm, cm median, offset, limit float64, enough bool, format func(float64) string) {

@@ -27,6 +27,10 @@ type Observation struct {
 	// Feedback is an explicit score of the answer in [0, 1] (nil: none).
 	// It replaces OK as a fractional success.
 	Feedback *float64
+	// Unjudged marks an answer set aside by a cascade's confidence gate:
+	// whether it was right is unknown, so it is no evidence of success or
+	// failure. Its cost, tokens and latency still count.
+	Unjudged bool
 }
 
 // success is the observation's contribution to the success count.
@@ -115,11 +119,15 @@ type Stats struct {
 	// Weight is the sum of the observations' decay weights: how many
 	// calls made at now the evidence is worth.
 	Weight float64
+	// JudgedWeight is Weight without the unjudged observations (answers a
+	// cascade set aside): the success evidence.
+	JudgedWeight float64
 	// FeedbackCalls counts observations carrying explicit feedback.
 	FeedbackCalls int
 	// Successes is the weighted number of successes (feedback fractional).
 	Successes float64
-	// Observed is Successes / Weight, the success rate without the prior.
+	// Observed is Successes / JudgedWeight, the success rate without the
+	// prior.
 	Observed float64
 
 	// Prior is the catalog's quality for the task (PriorKnown) or 0.5.
@@ -210,7 +218,10 @@ func (m *Model) fitOne(obs []Observation, idx []int, k key) Stats {
 		o := &obs[i]
 		w := opts.weight(o.Time, m.Now)
 		s.Weight += w
-		s.Successes += w * o.success()
+		if !o.Unjudged {
+			s.JudgedWeight += w
+			s.Successes += w * o.success()
+		}
 		if o.Feedback != nil {
 			s.FeedbackCalls++
 		}
@@ -234,8 +245,10 @@ func (m *Model) fitOne(obs []Observation, idx []int, k key) Stats {
 			}
 		}
 	}
+	if s.JudgedWeight > 0 {
+		s.Observed = s.Successes / s.JudgedWeight
+	}
 	if s.Weight > 0 {
-		s.Observed = s.Successes / s.Weight
 		s.CostPerCallUSD = cost / s.Weight
 		s.RerouteRate = rerouted / s.Weight
 	}
@@ -248,7 +261,7 @@ func (m *Model) fitOne(obs []Observation, idx []int, k key) Stats {
 	if q, ok := priorQuality(opts.Catalog, k.task, k.model); ok {
 		s.Prior, s.PriorKnown, s.PriorWeight = q, true, opts.PriorStrength
 	}
-	s.Alpha, s.Beta = posterior(s.Prior, s.PriorWeight, s.Successes, s.Weight)
+	s.Alpha, s.Beta = posterior(s.Prior, s.PriorWeight, s.Successes, s.JudgedWeight)
 	s.Success = s.Alpha / (s.Alpha + s.Beta)
 	s.SuccessLow = betaQuantile(0.05, s.Alpha, s.Beta)
 	s.SuccessHigh = betaQuantile(0.95, s.Alpha, s.Beta)

@@ -278,3 +278,32 @@ func TestFitLine(t *testing.T) {
 	assert.Zero(t, a)
 	assert.InDelta(t, (50+400)/(10000+40000.0), b, 1e-12)
 }
+
+// An answer a cascade set aside is no evidence about success: a model
+// whose every judged answer succeeded keeps a perfect observed rate, while
+// the set-aside calls still count for cost.
+func TestUnjudgedObservations(t *testing.T) {
+	now := time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC)
+	var obs []Observation
+	for i := range 40 {
+		o := Observation{Task: "classification", Model: "a/cheap", Time: now, OK: true, CostNano: 1000, OutputTokens: 3}
+		if i%4 == 0 {
+			o.OK, o.Unjudged = false, true
+		}
+		obs = append(obs, o)
+	}
+	m := Fit(obs, now, Options{})
+	s, ok := m.Lookup("classification", "a/cheap")
+	require.True(t, ok)
+	assert.InDelta(t, 40, s.Weight, 1e-9)
+	assert.InDelta(t, 30, s.JudgedWeight, 1e-9)
+	assert.InDelta(t, 1.0, s.Observed, 1e-12)
+	assert.InDelta(t, 1000e-9, s.CostPerCallUSD, 1e-15)
+
+	// Counted as failures instead, the same calls would look 75% good.
+	for i := range obs {
+		obs[i].Unjudged = false
+	}
+	s2, _ := Fit(obs, now, Options{}).Lookup("classification", "a/cheap")
+	assert.InDelta(t, 0.75, s2.Observed, 1e-12)
+}

@@ -38,6 +38,10 @@ type ObservationRow struct {
 	// judges the Answer call.
 	Feedback   *float64
 	FeedbackAt time.Time
+	// Confidence is the cascade signal judged on this answer (nil: none);
+	// an invalid answer with a confidence was set aside by a cascade's
+	// threshold, not shown wrong.
+	Confidence *float64
 }
 
 // Observations returns one row per finished call of the non-simulated
@@ -73,7 +77,7 @@ func (l *Ledger) Observations(since time.Time) ([]ObservationRow, error) {
 				COALESCE(a.seq = a.answer_seq, 0),
 				a.input_tokens, a.cache_read_tokens, a.cache_write_5m_tokens, a.cache_write_1h_tokens, a.output_tokens,
 				a.reasoning_tokens, a.audio_in_tokens, a.audio_out_tokens, a.images,
-				a.usage_reported, a.cost_nano, a.latency_ms, a.started_at, a.ended_at, fb.score, fb.created_at
+				a.usage_reported, a.cost_nano, a.latency_ms, a.started_at, a.ended_at, fb.score, fb.created_at, a.confidence
 			FROM a
 			JOIN runs r ON r.id = a.run_id
 			JOIN nodes n ON n.run_id = a.run_id AND n.node_id = a.node_id
@@ -90,18 +94,23 @@ func (l *Ledger) Observations(since time.Time) ([]ObservationRow, error) {
 			var started, ended int64
 			var score sql.NullFloat64
 			var scoreAt sql.NullInt64
+			var conf sql.NullFloat64
 			u := &o.Usage
 			if err := rows.Scan(&o.RunID, &o.WorkflowName, &o.NodeID, &o.Task, &o.Seq, &o.Iteration, &o.Model, &o.Provider, &outcome,
 				&o.Escalated, &o.Answer,
 				&u.InputTokens, &u.CacheReadTokens, &u.CacheWrite5mTokens, &u.CacheWrite1hTokens, &u.OutputTokens,
 				&u.ReasoningTokens, &u.AudioInputTokens, &u.AudioOutputTokens, &u.Images,
-				&o.UsageReported, &o.CostNano, &o.LatencyMS, &started, &ended, &score, &scoreAt); err != nil {
+				&o.UsageReported, &o.CostNano, &o.LatencyMS, &started, &ended, &score, &scoreAt, &conf); err != nil {
 				return err
 			}
 			o.Outcome, o.StartedAt, o.EndedAt = Outcome(outcome), fromNanos(started), fromNanos(ended)
 			if score.Valid {
 				v := score.Float64
 				o.Feedback, o.FeedbackAt = &v, fromNullNanos(scoreAt)
+			}
+			if conf.Valid {
+				v := conf.Float64
+				o.Confidence = &v
 			}
 			out = append(out, o)
 		}
