@@ -90,3 +90,10 @@ treshold = 1
 		})
 	}
 }
+
+func TestPlanTableExplainsCascades(t *testing.T) {
+	code, out, errOut := runCLI("preview", "../../examples/support-triage/workflow.toml", "--cascades", "testdata/cascades.toml")
+	require.Equal(t, 0, code, errOut)
+	assert.Contains(t, out, "classify: openai/gpt-5-nano (100% of calls, logprob >= 0.8) -> openai/gpt-5.4 (30% of calls)")
+	assert.Contains(t, out, "measured quality 0.9400 on 1000 rows (test fixture)")
+}

@@ -304,6 +304,37 @@ func frontierBaseline(est *estimator.Estimate, want string) (*baseline, error) {
 
 // writePlanTable prints a plan for a person; preview adds the budget bars,
 // the baseline and the alternatives.
+// writeCascades explains every planned cascade: its stages with their
+// thresholds, the share of calls that reach each, and where its measured
+// quality comes from.
+func writeCascades(out io.Writer, res *planner.Result) {
+	first := true
+	for _, a := range res.Assignments {
+		cc := a.Candidate.Cascade
+		if cc == nil {
+			continue
+		}
+		if first {
+			fmt.Fprintln(out, "\ncascades (escalate when the answer's confidence is below the threshold):")
+			first = false
+		}
+		var stages []string
+		for k, m := range cc.Models {
+			s := fmt.Sprintf("%s (%.0f%% of calls", m, 100*cc.Reach[k])
+			if k < len(cc.Thresholds) {
+				s += fmt.Sprintf(", %s >= %.4g", cc.Signal, cc.Thresholds[k])
+			}
+			stages = append(stages, s+")")
+		}
+		fmt.Fprintf(out, "  %s: %s\n", a.Node, strings.Join(stages, " -> "))
+		src := cc.Source
+		if src == "" {
+			src = "no source given"
+		}
+		fmt.Fprintf(out, "    measured quality %.4f on %d rows (%s)\n", cc.Quality, cc.Rows, src)
+	}
+}
+
 func writePlanTable(out io.Writer, res *planner.Result, base *baseline, preview bool) error {
 	w := res.Workflow
 	tw := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
@@ -331,6 +362,7 @@ func writePlanTable(out io.Writer, res *planner.Result, base *baseline, preview 
 		status = fmt.Sprintf("best found, within %.2f%% of the optimum (stopped by %s)", 100*res.Gap, res.Stats.Stopped)
 	}
 	fmt.Fprintf(out, "plan: %s (%d search nodes, %s)\n", status, res.Stats.Explored, res.Stats.Elapsed.Round(time.Microsecond))
+	writeCascades(out, res)
 	if len(res.Binding) > 0 {
 		fmt.Fprintln(out, "\nwhat binds:")
 		for _, b := range res.Binding {
