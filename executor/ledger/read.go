@@ -161,16 +161,19 @@ func scanInFlight(ctx context.Context, tx *sql.Tx, runID string) ([]InFlightCall
 	return out, rows.Err()
 }
 
-// escalationSQL marks each attempt (of the attempts selected by the
-// placeholder) with escalated = 1 when it did not end ok and the next
-// attempt of the same node and iteration used a different model.
+// escalationSQL marks each answer attempt (of the runs in picked; a
+// cascade's self-check calls are left out) with escalated = 1 when it did
+// not end ok and the next answer attempt of the same node and iteration
+// used a different model, and planned = 1 when that escalation was a
+// cascade's (an answer set aside with a confidence below its threshold).
 const escalationSQL = `
 	SELECT run_id, node_id, model,
-		CASE WHEN outcome <> 'ok' AND next_model IS NOT NULL AND next_model <> model THEN 1 ELSE 0 END AS escalated
+		CASE WHEN outcome <> 'ok' AND next_model IS NOT NULL AND next_model <> model THEN 1 ELSE 0 END AS escalated,
+		CASE WHEN outcome = 'invalid' AND confidence IS NOT NULL AND next_model IS NOT NULL AND next_model <> model THEN 1 ELSE 0 END AS planned
 	FROM (
-		SELECT run_id, node_id, model, outcome,
+		SELECT run_id, node_id, model, outcome, confidence,
 			LEAD(model) OVER (PARTITION BY run_id, node_id, iteration ORDER BY seq) AS next_model
-		FROM attempts WHERE run_id IN (SELECT id FROM picked)
+		FROM attempts WHERE run_id IN (SELECT id FROM picked) AND purpose = 'answer'
 	)`
 
 // Runs lists the newest limit runs (all when limit <= 0), newest first,
@@ -274,7 +277,7 @@ func (l *Ledger) RerouteRates(lastNRuns int) ([]Reroute, error) {
 			WITH picked AS (
 				SELECT id FROM runs WHERE simulated = 0 ORDER BY created_at DESC, id DESC LIMIT ?
 			), esc AS (`+escalationSQL+`)
-			SELECT r.workflow_name, e.node_id, e.model, COUNT(*), SUM(e.escalated)
+			SELECT r.workflow_name, e.node_id, e.model, COUNT(*), SUM(e.escalated), SUM(e.planned)
 			FROM esc e JOIN runs r ON r.id = e.run_id
 			GROUP BY r.workflow_name, e.node_id, e.model
 			ORDER BY r.workflow_name, e.node_id, e.model`, lastNRuns)
@@ -284,11 +287,11 @@ func (l *Ledger) RerouteRates(lastNRuns int) ([]Reroute, error) {
 		defer rows.Close()
 		for rows.Next() {
 			var r Reroute
-			if err := rows.Scan(&r.WorkflowName, &r.NodeID, &r.Model, &r.Calls, &r.Escalated); err != nil {
+			if err := rows.Scan(&r.WorkflowName, &r.NodeID, &r.Model, &r.Calls, &r.Escalated, &r.Planned); err != nil {
 				return err
 			}
 			if r.Calls > 0 {
-				r.Rate = float64(r.Escalated) / float64(r.Calls)
+				r.Rate = float64(r.Escalated-r.Planned) / float64(r.Calls)
 			}
 			out = append(out, r)
 		}

@@ -38,3 +38,32 @@ func TestNoteStop(t *testing.T) {
 	assert.ErrorIs(t, err, ErrInvalid, "only a running run can be noted")
 	assert.ErrorIs(t, l.NoteStop("r_nope", note), ErrNotFound)
 }
+
+// A planned cascade's escalation (an answer set aside with its confidence)
+// is counted but is not a re-route, and self-check calls are not answers.
+func TestRerouteRatesCascades(t *testing.T) {
+	l := openTest(t, Options{})
+	id := mustRun(t, l, "r_cas", "wf", false, "n", "m")
+	conf, yes := 0.3, 0.9
+	for _, a := range []Attempt{
+		{NodeID: "n", Model: "small", Outcome: OutcomeInvalid, Confidence: &conf}, // set aside by the cascade
+		{NodeID: "n", Model: "big", Outcome: OutcomeOK},
+		{NodeID: "m", Model: "small", Outcome: OutcomeOK, Confidence: &yes},
+		{NodeID: "m", Model: "small", Outcome: OutcomeOK, Purpose: PurposeSelfCheck, Confidence: &yes},
+		{NodeID: "m", Model: "small", Outcome: OutcomeInvalid}, // failed validation: a re-route
+		{NodeID: "m", Model: "big", Outcome: OutcomeOK},
+	} {
+		a.RunID = id
+		_, err := l.RecordAttempt(a)
+		require.NoError(t, err)
+	}
+	rates, err := l.RerouteRates(0)
+	require.NoError(t, err)
+	got := map[string]Reroute{}
+	for _, r := range rates {
+		got[r.NodeID+"/"+r.Model] = r
+	}
+	assert.Equal(t, Reroute{WorkflowName: "wf", NodeID: "n", Model: "small", Calls: 1, Escalated: 1, Planned: 1, Rate: 0}, got["n/small"])
+	assert.Equal(t, Reroute{WorkflowName: "wf", NodeID: "m", Model: "small", Calls: 2, Escalated: 1, Planned: 0, Rate: 0.5}, got["m/small"],
+		"the self-check is not an answer")
+}

@@ -295,9 +295,12 @@ type Reroute struct {
 	WorkflowName string
 	NodeID       string
 	Model        string
-	Calls        int     // attempts of this node on this model
-	Escalated    int     // of which not ok and followed by an attempt on another model
-	Rate         float64 // Escalated / Calls
+	Calls        int // answer attempts of this node on this model
+	Escalated    int // of which not ok and followed by an attempt on another model
+	// Planned counts the escalations a planned cascade made by design (an
+	// answer below its confidence threshold); they are not re-routes.
+	Planned int
+	Rate    float64 // (Escalated - Planned) / Calls: the unplanned re-route rate
 }
 
 // RunCost is the realised cost of getting one successful run of a workflow.
