@@ -226,7 +226,7 @@ func (m *Model) fitOne(obs []Observation, idx []int, k key) Stats {
 			s.FeedbackCalls++
 		}
 		cost += w * float64(max(o.CostNano, 0)) / 1e9
-		if o.Escalated {
+		if o.Escalated && !o.Unjudged { // a cascade's escalation is planned, not a re-route
 			rerouted += w
 		}
 		if s.First.IsZero() || o.Time.Before(s.First) {

@@ -288,7 +288,7 @@ func TestUnjudgedObservations(t *testing.T) {
 	for i := range 40 {
 		o := Observation{Task: "classification", Model: "a/cheap", Time: now, OK: true, CostNano: 1000, OutputTokens: 3}
 		if i%4 == 0 {
-			o.OK, o.Unjudged = false, true
+			o.OK, o.Unjudged, o.Escalated = false, true, true
 		}
 		obs = append(obs, o)
 	}
@@ -299,6 +299,7 @@ func TestUnjudgedObservations(t *testing.T) {
 	assert.InDelta(t, 30, s.JudgedWeight, 1e-9)
 	assert.InDelta(t, 1.0, s.Observed, 1e-12)
 	assert.InDelta(t, 1000e-9, s.CostPerCallUSD, 1e-15)
+	assert.Zero(t, s.RerouteRate, "a planned escalation is not a re-route")
 
 	// Counted as failures instead, the same calls would look 75% good.
 	for i := range obs {
@@ -306,4 +307,5 @@ func TestUnjudgedObservations(t *testing.T) {
 	}
 	s2, _ := Fit(obs, now, Options{}).Lookup("classification", "a/cheap")
 	assert.InDelta(t, 0.75, s2.Observed, 1e-12)
+	assert.InDelta(t, 0.25, s2.RerouteRate, 1e-12)
 }
