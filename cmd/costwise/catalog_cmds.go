@@ -37,7 +37,7 @@ func (f *catalogFlags) register(cmd *cobra.Command) {
 	cmd.PersistentFlags().BoolVar(&f.noDefault, "no-default-catalog", false, "leave the embedded default catalog out")
 	cmd.PersistentFlags().StringVar(&f.learnFrom, "learn-from", "", `blend the ledger's observations into the catalog (quality and latency by task and model, weighted by evidence); a ledger path, or "default"`)
 	cmd.PersistentFlags().DurationVar(&f.halfLife, "learn-half-life", 7*24*time.Hour, "with --learn-from: how fast old observations fade")
-	cmd.PersistentFlags().StringArrayVar(&f.cascades, "cascades", nil, "fitted cascades to offer the planner as node candidates ([[cascade]] TOML, as `costwise eval --save-cascade` writes); repeatable")
+	cmd.PersistentFlags().StringArrayVar(&f.cascades, "cascades", nil, "fitted cascades ([[cascade]] TOML, as costwise eval --save-cascade writes) to offer the planner as node candidates; repeatable")
 }
 
 // pipeline loads the catalog (and the fitted cascades) for the planning
