@@ -85,3 +85,25 @@ func TestRouteClassifierErrors(t *testing.T) {
 		assert.True(t, strings.Contains(err.Error(), `"small-model", which is not in the catalog`), err.Error())
 	})
 }
+
+func TestAutoModelWithClassifier(t *testing.T) {
+	path := saveClassifier(t, "openai/small", "openai/large")
+	// [server] must come before the [[server.key]] tables of serverTOML.
+	cfg := fmt.Sprintf("[server]\nauto_classifier = %q\n", path) + serverTOML
+	e := newEnv(t, providertest.Script{"small": {{Text: "Hello!"}}, "large": {{Text: "The sea, the sea..."}}}, providertest.Script{}, cfg, nil)
+	ts := httptest.NewServer(e.srv.Handler())
+	defer ts.Close()
+	for _, tc := range []struct{ prompt, want string }{
+		{"Say hello to visitor 424242.", "openai/small"},
+		{"Write a sonnet about the sea, number 424242.", "openai/large"},
+	} {
+		resp, body := post(t, ts.URL+"/v1/chat/completions", clientKeyA, chatBody(AutoModel, tc.prompt, ""))
+		require.Equal(t, http.StatusOK, resp.StatusCode, string(body))
+		assert.Equal(t, tc.want, resp.Header.Get("x-costwise-model"), tc.prompt)
+	}
+
+	_, err := ParseConfig("costwise.toml", []byte("[server]\nauto_classifier = \"nope.json\"\n"))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "costwise.toml:2:1")
+	assert.Contains(t, err.Error(), "server.auto_classifier")
+}

@@ -23,7 +23,9 @@ import (
 // Built-in model names a client may send besides catalog ids and routes.
 const (
 	// AutoModel routes by the prompt: the task comes from
-	// [executor.ClassifyTask], the quality floor from [Config.AutoMinQuality].
+	// [executor.ClassifyTask], the quality floor from [Config.AutoMinQuality];
+	// with [Config.AutoClassifier] the trained classifier picks the first
+	// rung.
 	AutoModel = "costwise/auto"
 	// pinnedRoute is the internal route of requests naming a catalog id.
 	pinnedRoute = "costwise/pinned"
@@ -59,6 +61,9 @@ type Config struct {
 	Routes []executor.Route
 	// AutoMinQuality is AutoModel's quality floor ([server] auto_min_quality).
 	AutoMinQuality float64
+	// AutoClassifier, when set ([server] auto_classifier), picks
+	// AutoModel's first rung per prompt.
+	AutoClassifier *cascade.Classifier
 	// DailyBudgetNano caps the whole gateway's spend per UTC day
 	// ([server] budget_usd_per_day); 0 = none.
 	DailyBudgetNano int64
@@ -102,6 +107,7 @@ type rawKey struct {
 type rawServer struct {
 	Key             []rawKey `toml:"key"`
 	AutoMinQuality  *float64 `toml:"auto_min_quality"`
+	AutoClassifier  string   `toml:"auto_classifier"`
 	BudgetUSDPerDay *float64 `toml:"budget_usd_per_day"`
 	MaxBodyBytes    *int64   `toml:"max_body_bytes"`
 }
@@ -168,6 +174,13 @@ func ParseConfig(name string, data []byte) (*Config, error) {
 			at("server.auto_min_quality", fmt.Sprintf("%v is not between 0 and 1", *v))
 		} else {
 			cfg.AutoMinQuality = *v
+		}
+	}
+	if rs.AutoClassifier != "" {
+		if c, err := loadClassifier(name, rs.AutoClassifier); err != nil {
+			at("server.auto_classifier", err.Error())
+		} else {
+			cfg.AutoClassifier = c
 		}
 	}
 	if v := rs.BudgetUSDPerDay; v != nil {
@@ -253,13 +266,8 @@ func ParseConfig(name string, data []byte) (*Config, error) {
 			at(base+".max_cost_usd", fmt.Sprintf("%v is not a finite amount >= 0; use 0 or leave it out for no cap", rr.MaxCostUSD))
 		}
 		if rr.Classifier != "" {
-			file := rr.Classifier
-			if !filepath.IsAbs(file) {
-				file = filepath.Join(filepath.Dir(cfg.Path), file)
-			}
-			c, err := cascade.LoadClassifierFile(file)
-			if err != nil {
-				at(base+".classifier", fmt.Sprintf("%v; write one with costwise eval --classifier --save-classifier FILE", err))
+			if c, err := loadClassifier(cfg.Path, rr.Classifier); err != nil {
+				at(base+".classifier", err.Error())
 			} else {
 				r.Classifier = c
 			}
@@ -270,6 +278,19 @@ func ParseConfig(name string, data []byte) (*Config, error) {
 		return nil, err
 	}
 	return cfg, nil
+}
+
+// loadClassifier reads a prompt classifier named in the config file at
+// configPath (relative names are relative to its folder).
+func loadClassifier(configPath, file string) (*cascade.Classifier, error) {
+	if !filepath.IsAbs(file) {
+		file = filepath.Join(filepath.Dir(configPath), file)
+	}
+	c, err := cascade.LoadClassifierFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("%v; write one with costwise eval --classifier --save-classifier FILE", err)
+	}
+	return c, nil
 }
 
 func usdToNano(v float64) (int64, bool) {

@@ -129,6 +129,9 @@ func New(opts Options) (*Server, error) {
 	}
 	ro := opts.Router
 	ro.Default = executor.Route{Name: AutoModel, MinQuality: cfg.AutoMinQuality}
+	if cfg.AutoClassifier != nil {
+		ro.Default.Classifier = cfg.AutoClassifier
+	}
 	ro.Routes = append([]executor.Route{{Name: pinnedRoute}}, cfg.Routes...)
 	ro.DailyBudgetNano = cfg.DailyBudgetNano
 	for i, rt := range cfg.Routes {
@@ -136,11 +139,14 @@ func New(opts Options) (*Server, error) {
 			return nil, fmt.Errorf("server: %s: route[%d] %q has the name of a catalog model; rename the route", cfg.Path, i, rt.Name)
 		}
 		if c, ok := rt.Classifier.(*cascade.Classifier); ok {
-			for _, m := range c.Models {
-				if _, known := opts.Catalog.Lookup(m); !known {
-					return nil, fmt.Errorf("server: %s: route[%d] %q: its classifier routes to %q, which is not in the catalog; train it on catalog IDs (costwise eval --map NAME=ID)", cfg.Path, i, rt.Name, m)
-				}
+			if err := classifierInCatalog(opts.Catalog, c); err != nil {
+				return nil, fmt.Errorf("server: %s: route[%d] %q: %w", cfg.Path, i, rt.Name, err)
 			}
+		}
+	}
+	if cfg.AutoClassifier != nil {
+		if err := classifierInCatalog(opts.Catalog, cfg.AutoClassifier); err != nil {
+			return nil, fmt.Errorf("server: %s: server.auto_classifier: %w", cfg.Path, err)
 		}
 	}
 	log := opts.Logger
@@ -489,4 +495,15 @@ func (s *Server) callOptionsFor(model string) (route string, opts []llms.CallOpt
 		return pinnedRoute, []llms.CallOption{executor.WithRoute(pinnedRoute), llms.WithModel(model)}, true
 	}
 	return "", nil, false
+}
+
+// classifierInCatalog checks that every model a classifier routes to is a
+// catalog model.
+func classifierInCatalog(cat *catalog.Catalog, c *cascade.Classifier) error {
+	for _, m := range c.Models {
+		if _, known := cat.Lookup(m); !known {
+			return fmt.Errorf("its classifier routes to %q, which is not in the catalog; train it on catalog IDs (costwise eval --map NAME=ID)", m)
+		}
+	}
+	return nil
 }
