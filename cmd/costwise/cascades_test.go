@@ -97,3 +97,9 @@ func TestPlanTableExplainsCascades(t *testing.T) {
 	assert.Contains(t, out, "classify: openai/gpt-5-nano (100% of calls, logprob >= 0.8) -> openai/gpt-5.4 (30% of calls)")
 	assert.Contains(t, out, "measured quality 0.9400 on 1000 rows (test fixture)")
 }
+
+func TestCascadeThatFitsNoNodeIsNoted(t *testing.T) {
+	code, _, errOut := runCLI("plan", "../../examples/code-review/workflow.toml", "--cascades", "testdata/cascades.toml")
+	require.Equal(t, 0, code, errOut)
+	assert.Contains(t, errOut, "(task classification) fits no node of ../../examples/code-review/workflow.toml")
+}

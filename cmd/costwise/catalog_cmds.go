@@ -51,7 +51,7 @@ func (f *catalogFlags) pipeline(stderr io.Writer, samples int, seed uint64) (*pi
 	if err != nil {
 		return nil, err
 	}
-	return &pipeline{cat: cat, samples: samples, seed: seed, cascades: cs}, nil
+	return &pipeline{cat: cat, samples: samples, seed: seed, cascades: cs, warn: stderr}, nil
 }
 
 // loadCascades reads the --cascades files, every problem as file:line:col,

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 
 	"github.com/costwise/costwise/estimator"
 	"github.com/costwise/costwise/estimator/catalog"
@@ -20,6 +21,7 @@ type pipeline struct {
 	samples  int
 	seed     uint64
 	cascades []estimator.Cascade
+	warn     io.Writer // where to say that a cascade fits no node; nil = nowhere
 }
 
 // stageError is a problem with the workflow found at one stage: "estimate"
@@ -46,7 +48,28 @@ func (p *pipeline) estimate(w *graph.Workflow) (*estimator.Estimator, *estimator
 	if _, err := est.AddCascades(p.cascades); err != nil {
 		return nil, nil, &stageError{"estimate", err}
 	}
+	if p.warn != nil {
+		for k := range p.cascades {
+			if c := &p.cascades[k]; !offered(est, c.ID()) {
+				task := c.Task
+				if task == "" {
+					task = "any"
+				}
+				fmt.Fprintf(p.warn, "note: cascade %s (task %s) fits no node of %s: no node of its task has all its models as candidates\n", c.ID(), task, w.File)
+			}
+		}
+	}
 	return e, est, nil
+}
+
+// offered reports whether some node of est has the candidate id.
+func offered(est *estimator.Estimate, id string) bool {
+	for i := range est.Nodes {
+		if _, ok := est.Candidate(i, id); ok {
+			return true
+		}
+	}
+	return false
 }
 
 // planned is a workflow carried through the pipeline.
