@@ -2,10 +2,13 @@ package main
 
 import (
 	"encoding/json"
+	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/costwise/costwise/executor/ledger"
 )
 
 // A fitted cascade offered with --cascades wins the classification node of
@@ -102,4 +105,39 @@ func TestCascadeThatFitsNoNodeIsNoted(t *testing.T) {
 	code, _, errOut := runCLI("plan", "../../examples/code-review/workflow.toml", "--cascades", "testdata/cascades.toml")
 	require.Equal(t, 0, code, errOut)
 	assert.Contains(t, errOut, "(task classification) fits no node of ../../examples/code-review/workflow.toml")
+}
+
+// A simulated run with a planned cascade: every answer of the cascade's
+// stages carries its confidence, and `runs show --json` (read back from the
+// ledger) agrees with `run --json` on escalations and confidences.
+func TestRunWithCascadeJSON(t *testing.T) {
+	led := filepath.Join(t.TempDir(), "ledger.db")
+	code, out, errOut := runCLI("run", "../../examples/learning-loop/workflow.toml", "--cascades", "../../examples/learning-loop/cascades.toml",
+		"--simulate", "--ledger", led, "--json", "--input", "ticket=My invoice is wrong", "--no-replan")
+	require.Equal(t, 0, code, errOut)
+	var run runOut
+	require.NoError(t, json.Unmarshal([]byte(out), &run))
+	label := run.Nodes[0]
+	require.Equal(t, "label", label.ID)
+	require.NotEmpty(t, label.Attempts)
+	for _, a := range label.Attempts[:len(label.Attempts)-1] {
+		require.NotNil(t, a.Confidence, "a stage that may hand on is judged: %+v", a)
+	}
+
+	code, out, errOut = runCLI("runs", "show", run.RunID, "--ledger", led, "--json")
+	require.Equal(t, 0, code, errOut)
+	var rec ledger.RunRecord
+	require.NoError(t, json.Unmarshal([]byte(out), &rec))
+	// The server's GET /v1/runs/{id} shape, read back from the ledger.
+	shown := ledgerRunJSON(&rec, "")
+	assert.Equal(t, label.Escalations, shown.Nodes[0].Escalations)
+	require.Len(t, shown.Nodes[0].Attempts, len(label.Attempts))
+	for k, a := range shown.Nodes[0].Attempts {
+		if label.Attempts[k].Confidence == nil {
+			assert.Nil(t, a.Confidence)
+		} else {
+			require.NotNil(t, a.Confidence)
+			assert.InDelta(t, *label.Attempts[k].Confidence, *a.Confidence, 1e-12)
+		}
+	}
 }

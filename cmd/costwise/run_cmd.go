@@ -346,6 +346,10 @@ type runAttempt struct {
 	MayHaveBilled bool           `json:"may_have_billed"`
 	CostUSD       float64        `json:"cost_usd"`
 	LatencyS      float64        `json:"latency_s"`
+	// Purpose is "self_check" for a cascade's check of an answer (absent
+	// for answers); Confidence is the cascade signal judged on the answer.
+	Purpose    string   `json:"purpose,omitempty"`
+	Confidence *float64 `json:"confidence,omitempty"`
 }
 
 func runJSON(res *executor.Result) runOut {
@@ -360,7 +364,8 @@ func runJSON(res *executor.Result) runOut {
 				Usage: map[string]any{"input_tokens": u.InputTokens, "cache_read_tokens": u.CacheReadTokens, "cache_write_tokens": u.CacheWriteTokens,
 					"cache_write_1h_tokens": u.CacheWrite1hTokens, "output_tokens": u.OutputTokens, "reasoning_tokens": u.ReasoningTokens,
 					"audio_input_tokens": u.AudioInputTokens, "audio_output_tokens": u.AudioOutputTokens},
-				UsageReported: a.UsageReported, MayHaveBilled: a.MayHaveBilled, CostUSD: float64(a.CostNano) / 1e9, LatencyS: a.Latency.Seconds()})
+				UsageReported: a.UsageReported, MayHaveBilled: a.MayHaveBilled, CostUSD: float64(a.CostNano) / 1e9, LatencyS: a.Latency.Seconds(),
+				Purpose: a.Purpose, Confidence: a.Confidence})
 		}
 		out.Nodes = append(out.Nodes, rn)
 	}

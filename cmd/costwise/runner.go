@@ -198,6 +198,17 @@ func requestInputs(w *graph.Workflow, given map[string]string, simulate bool) (m
 	return in, nil
 }
 
+// nextAnswer is the first answer attempt after attempts[i] (self-checks
+// skipped), or nil.
+func nextAnswer(attempts []ledger.Attempt, i int) *ledger.Attempt {
+	for j := i + 1; j < len(attempts); j++ {
+		if attempts[j].Purpose != ledger.PurposeSelfCheck {
+			return &attempts[j]
+		}
+	}
+	return nil
+}
+
 // ledgerRunJSON is a recorded run in the JSON contract of `costwise run
 // --json`, read back from the ledger. The ledger keeps the predicted mean
 // and p95 only, so predicted_cost_usd has no p50/p99/max; errMsg is the
@@ -212,8 +223,13 @@ func ledgerRunJSON(rec *ledger.RunRecord, errMsg string) runOut {
 		var spent int64
 		for i, a := range n.Attempts {
 			spent += a.CostNano
-			if a.Outcome != ledger.OutcomeOK && i+1 < len(n.Attempts) && n.Attempts[i+1].Iteration == a.Iteration && n.Attempts[i+1].Model != a.Model {
+			if next := nextAnswer(n.Attempts, i); a.Purpose != ledger.PurposeSelfCheck && a.Outcome != ledger.OutcomeOK &&
+				next != nil && next.Iteration == a.Iteration && next.Model != a.Model {
 				rn.Escalations++
+			}
+			purpose := ""
+			if a.Purpose == ledger.PurposeSelfCheck {
+				purpose = string(a.Purpose)
 			}
 			u := a.Usage
 			lat := time.Duration(a.LatencyMS) * time.Millisecond
@@ -224,7 +240,8 @@ func ledgerRunJSON(rec *ledger.RunRecord, errMsg string) runOut {
 				Usage: map[string]any{"input_tokens": u.InputTokens, "cache_read_tokens": u.CacheReadTokens, "cache_write_tokens": u.CacheWrite5mTokens,
 					"cache_write_1h_tokens": u.CacheWrite1hTokens, "output_tokens": u.OutputTokens, "reasoning_tokens": u.ReasoningTokens,
 					"audio_input_tokens": u.AudioInputTokens, "audio_output_tokens": u.AudioOutputTokens},
-				UsageReported: a.UsageReported, MayHaveBilled: a.MayHaveBilled, CostUSD: float64(a.CostNano) / 1e9, LatencyS: lat.Seconds()})
+				UsageReported: a.UsageReported, MayHaveBilled: a.MayHaveBilled, CostUSD: float64(a.CostNano) / 1e9, LatencyS: lat.Seconds(),
+				Purpose: purpose, Confidence: a.Confidence})
 		}
 		rn.CostUSD = float64(spent) / 1e9
 		out.Nodes = append(out.Nodes, rn)
