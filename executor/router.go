@@ -1,6 +1,7 @@
 package executor
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -191,11 +192,21 @@ type RouterOptions struct {
 	// DailyBudgetNano caps the router's spend per UTC day, in nano-USD;
 	// 0 = none.
 	DailyBudgetNano int64
-	MaxRetries      int           // retries of a transient failure on one model (default 3; negative = none)
-	BackoffBase     time.Duration // first retry delay (default 500 ms), doubled each retry, with full jitter
-	BackoffMax      time.Duration // cap on one delay (default 30 s)
-	MaxRungs        int           // models in a call's ladder (default 3)
-	Seed            uint64        // jitter seed
+	// Cascades are fitted cascades (costwise eval --save-cascade) a call
+	// of their task may use: when one's expected cost (each stage's price
+	// for the call weighted by its measured reach) is below the cheapest
+	// model that meets the route and its measured quality meets the
+	// route's min_quality, the ladder starts with its stages, each but the
+	// last gated by its confidence threshold. Its stages need not meet
+	// min_quality themselves. Signals logprob and validate (the route's
+	// validate rule) are supported; self_check cascades are left to
+	// workflows. A call whose route picks by classifier ignores them.
+	Cascades    []estimator.Cascade
+	MaxRetries  int           // retries of a transient failure on one model (default 3; negative = none)
+	BackoffBase time.Duration // first retry delay (default 500 ms), doubled each retry, with full jitter
+	BackoffMax  time.Duration // cap on one delay (default 30 s)
+	MaxRungs    int           // models in a call's ladder (default 3)
+	Seed        uint64        // jitter seed
 	// Now is the clock that decides the budget day (default time.Now).
 	Now func() time.Time
 }
@@ -399,6 +410,11 @@ func NewRouter(cat *catalog.Catalog, clients Clients, rec RouterRecorder, opts R
 	if opts.DailyBudgetNano < 0 {
 		return nil, fmt.Errorf("router: daily budget %d nano-USD is negative; use 0 for none", opts.DailyBudgetNano)
 	}
+	for k := range opts.Cascades {
+		if err := opts.Cascades[k].Check(); err != nil {
+			return nil, fmt.Errorf("router: cascades[%d] (%s): %w", k, opts.Cascades[k].ID(), err)
+		}
+	}
 	opts = opts.withDefaults()
 	r := &Router{cat: cat, clients: clients, rec: rec, opts: opts, byName: map[string]*route{},
 		rng: rand.New(rand.NewPCG(opts.Seed, 17))}
@@ -476,6 +492,12 @@ type RouteCandidate struct {
 	MaxTokens    int     // output cap sent with the call
 	PredictedUSD float64 // expected cost: estimated prompt, expected output
 	ReserveNano  int64   // worst case reserved before the call: prompt upper band, MaxTokens
+	// Cascade, Signal and Threshold are set on a fitted cascade's stages
+	// that may hand on (RouterOptions.Cascades): the answer stands when its
+	// confidence (Signal) is at least Threshold, else the next rung runs.
+	Cascade   string
+	Signal    string
+	Threshold float64
 
 	model *catalog.Model
 }
@@ -493,10 +515,13 @@ type RoutePlan struct {
 	Task       string
 	TaskSource string // "metadata", "route" or "heuristic"
 	// PickedBy says how the first rung was chosen: "cost" (the cheapest
-	// admitted model) or "classifier"; Pick is the classifier's choice
-	// ("" without one), admitted or not.
-	PickedBy       string
-	Pick           string
+	// admitted model), "classifier" or "cascade"; Pick is the classifier's
+	// choice ("" without one), admitted or not.
+	PickedBy string
+	Pick     string
+	// Cascade is the fitted cascade whose stages head the ladder
+	// (PickedBy "cascade"); "" otherwise.
+	Cascade        string
 	PromptTokens   int   // o200k_base tokens of the flattened system and conversation
 	ExpectedOutput int   // output tokens the ranking assumes
 	CapNano        int64 // the route's per-request cap (0 = none)
@@ -702,10 +727,17 @@ func (r *Router) rank(rt *route, task, full string, co *llms.CallOptions) (*Rout
 	plan := &RoutePlan{Route: rt.Name, Task: task, PromptTokens: n200, ExpectedOutput: int(expected), CapNano: rt.capNano}
 	exact := map[tokens.Encoding]int{tokens.O200kBase: n200}
 	var cands []RouteCandidate
+	var weak map[string]RouteCandidate // usable models below min_quality: cascade stages only
 	for _, m := range r.cat.Models() {
 		c, reason, detail := r.admit(rt, m, task, co, full, exact, n200, expected, outCap)
 		if reason != "" {
 			plan.Rejected = append(plan.Rejected, RouteRejection{Model: m.ID, Reason: reason, Detail: detail})
+			if reason == "quality" && c.model != nil && len(r.opts.Cascades) > 0 {
+				if weak == nil {
+					weak = map[string]RouteCandidate{}
+				}
+				weak[m.ID] = c
+			}
 			continue
 		}
 		cands = append(cands, c)
@@ -731,6 +763,20 @@ func (r *Router) rank(rt *route, task, full string, co *llms.CallOptions) (*Rout
 			plan.PickedBy = "classifier"
 		}
 	}
+	if plan.PickedBy == "cost" {
+		if stages, ok := r.cascadeFor(rt, task, cands, weak); ok {
+			plan.PickedBy, plan.Cascade = "cascade", stages[0].Cascade
+			var rest []RouteCandidate
+			for _, c := range cands {
+				if !slices.ContainsFunc(stages, func(s RouteCandidate) bool { return s.Model == c.Model }) {
+					rest = append(rest, c)
+				}
+			}
+			sortByQuality(rest)
+			plan.Ladder = append(stages, rest[:min(len(rest), r.opts.MaxRungs-1)]...)
+			return plan, nil
+		}
+	}
 	rest := slices.Clone(cands[1:])
 	sort.SliceStable(rest, func(i, j int) bool {
 		a, b := rest[i], rest[j]
@@ -744,6 +790,60 @@ func (r *Router) rank(rt *route, task, full string, co *llms.CallOptions) (*Rout
 	})
 	plan.Ladder = append([]RouteCandidate{cands[0]}, rest[:min(len(rest), r.opts.MaxRungs-1)]...)
 	return plan, nil
+}
+
+// sortByQuality orders rungs best first, then cheapest.
+func sortByQuality(cs []RouteCandidate) {
+	sort.SliceStable(cs, func(i, j int) bool {
+		a, b := cs[i], cs[j]
+		if a.Quality != b.Quality {
+			return a.Quality > b.Quality
+		}
+		if a.PredictedUSD != b.PredictedUSD {
+			return a.PredictedUSD < b.PredictedUSD
+		}
+		return a.Model < b.Model
+	})
+}
+
+// cascadeFor returns the stages of the cheapest fitted cascade for the
+// call when it is expected to cost less than the cheapest admitted model
+// (cands[0]) and meets the route: its measured quality at least
+// min_quality, a signal the router can read, every stage usable (admitted,
+// or below min_quality only).
+func (r *Router) cascadeFor(rt *route, task string, cands []RouteCandidate, weak map[string]RouteCandidate) ([]RouteCandidate, bool) {
+	var best []RouteCandidate
+	bestUSD := cands[0].PredictedUSD
+	for k := range r.opts.Cascades {
+		c := &r.opts.Cascades[k]
+		switch {
+		case c.Task != "" && c.Task != task, c.Quality < rt.MinQuality,
+			c.Signal == estimator.SignalSelfCheck, c.Signal == estimator.SignalValidate && rt.validate == nil:
+			continue
+		}
+		var stages []RouteCandidate
+		usd := 0.0
+		for i, id := range c.Models {
+			s, ok := weak[id]
+			if j := slices.IndexFunc(cands, func(x RouteCandidate) bool { return x.Model == id }); j >= 0 {
+				s, ok = cands[j], true
+			}
+			if !ok {
+				stages = nil
+				break
+			}
+			s.Cascade = c.ID()
+			if i < len(c.Thresholds) {
+				s.Signal, s.Threshold = c.Signal, c.Thresholds[i]
+			}
+			usd += c.Reach[i] * s.PredictedUSD
+			stages = append(stages, s)
+		}
+		if stages != nil && usd < bestUSD {
+			best, bestUSD = stages, usd
+		}
+	}
+	return best, best != nil
 }
 
 // admit prices model m for the call, or says why it is not a candidate.
@@ -806,25 +906,28 @@ func (r *Router) admit(rt *route, m *catalog.Model, task string, co *llms.CallOp
 			q = lc
 		}
 	}
+	// A model below the quality floor is rejected, but priced all the same
+	// when it is otherwise usable: it may still be a cascade's cheap stage.
+	var qReason, qDetail string
 	switch {
 	case !ok && rt.MinQuality > 0:
-		return none, "quality", fmt.Sprintf("no quality score for %s or default (min_quality %v)", task, rt.MinQuality)
+		qReason, qDetail = "quality", fmt.Sprintf("no quality score for %s or default (min_quality %v)", task, rt.MinQuality)
 	case q < rt.MinQuality:
-		return none, "quality", fmt.Sprintf("quality %.2f for %s is below min_quality %v", q, task, rt.MinQuality)
+		qReason, qDetail = "quality", fmt.Sprintf("quality %.2f for %s is below min_quality %v", q, task, rt.MinQuality)
 	}
 	cost := catalog.Price(m, catalog.Usage{InputTokens: inTok, OutputTokens: exp})
 	if !cost.Complete() {
-		return none, "unpriced", "unknown price for " + unknownList(cost)
+		return none, cmp.Or(qReason, "unpriced"), cmp.Or(qDetail, "unknown price for "+unknownList(cost))
 	}
 	reserve := catalog.Price(m, catalog.Usage{InputTokens: inHigh, OutputTokens: out}).NanoUSD()
 	if rt.capNano > 0 && reserve > rt.capNano {
-		return none, "cap", fmt.Sprintf("a call may cost up to $%.6f, above max_cost_usd %v", nanoToUSD(reserve), rt.MaxCostUSD)
+		return none, cmp.Or(qReason, "cap"), cmp.Or(qDetail, fmt.Sprintf("a call may cost up to $%.6f, above max_cost_usd %v", nanoToUSD(reserve), rt.MaxCostUSD))
 	}
 	if _, err := r.clients.Client(m.Provider); err != nil {
-		return none, "provider_unavailable", err.Error()
+		return none, cmp.Or(qReason, "provider_unavailable"), cmp.Or(qDetail, err.Error())
 	}
 	return RouteCandidate{Model: m.ID, Provider: m.Provider, Quality: q, InputTokens: inTok, MaxTokens: int(out),
-		PredictedUSD: cost.TotalUSD, ReserveNano: reserve, model: m}, "", ""
+		PredictedUSD: cost.TotalUSD, ReserveNano: reserve, model: m}, qReason, qDetail
 }
 
 // noCandidate explains an empty ladder: counts by reason and an example.
@@ -968,7 +1071,8 @@ func (r *Router) execute(ctx context.Context, rc *routedCall) (*llms.ContentResp
 	if f := rc.co.StreamingFunc; f != nil {
 		ss := &streamState{fn: f, runID: runID}
 		ss.start, _ = rc.co.Metadata[MetaStreamStart].(func(StreamStart))
-		if rc.route.validate == nil && !rc.co.JSONMode && len(rc.co.StopWords) == 0 {
+		// A cascade stage's answer is judged first too: it may be set aside.
+		if rc.route.validate == nil && !rc.co.JSONMode && len(rc.co.StopWords) == 0 && p.Cascade == "" {
 			live = ss
 		} else {
 			buffered = ss
@@ -1163,7 +1267,7 @@ func (r *Router) try(ctx context.Context, rc *routedCall, cand RouteCandidate, n
 			}
 		}
 		preq := provider.Request{Model: apiName(m), System: rc.system, Prompt: rc.text,
-			MaxTokens: cand.MaxTokens, JSON: rc.co.JSONMode, Temperature: temp}
+			MaxTokens: cand.MaxTokens, JSON: rc.co.JSONMode, Temperature: temp, LogProbs: cand.Signal == estimator.SignalLogprob}
 		if ss != nil {
 			esc := nr.Escalations
 			preq.Stream = true
@@ -1194,6 +1298,21 @@ func (r *Router) try(ctx context.Context, rc *routedCall, cand RouteCandidate, n
 			}
 			if why := rc.check(text); why != "" {
 				at.Outcome, at.Reason, callErr = OutcomeInvalid, why, fmt.Errorf("%w: %s", errRouterInvalid, why)
+			} else if cand.Signal != "" {
+				// A cascade stage: validate passed (conf 1), or the mean
+				// token probability.
+				conf := 1.0
+				if cand.Signal == estimator.SignalLogprob {
+					conf = meanTokenProb(resp.LogProbs)
+				}
+				at.Confidence = confidencePtr(conf)
+				if math.IsNaN(conf) || conf < cand.Threshold {
+					why := fmt.Sprintf("cascade %s: confidence %.3g below threshold %.3g; escalating", cand.Cascade, conf, cand.Threshold)
+					if math.IsNaN(conf) {
+						why = fmt.Sprintf("cascade %s: the provider returned no log-probabilities; escalating", cand.Cascade)
+					}
+					at.Outcome, at.Reason, callErr = OutcomeInvalid, strings.TrimSpace(at.Reason+" "+why), fmt.Errorf("%w: %s", errRouterInvalid, why)
+				}
 			}
 		} else {
 			at.Outcome, at.Reason = classify(callErr)

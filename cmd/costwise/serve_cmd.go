@@ -80,6 +80,7 @@ resumable with costwise run --resume RUN_ID (given the same workflow text).`,
 			defer l.Close() // after Serve has waited for in-flight requests
 			logger := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil))
 			srv, err := server.New(server.Options{Catalog: cat, Clients: pcfg, Recorder: executor.LedgerRecorder{L: l},
+				Router: executor.RouterOptions{Cascades: cascades},
 				Config: scfg, Workflows: &cliWorkflows{cat: cat, cascades: cascades}, Runs: &cliRuns{cat: cat, cascades: cascades, clients: pcfg, led: l}, Logger: logger})
 			if err != nil {
 				return &exitError{code: exitBadInput, msg: err.Error()}

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/costwise/costwise/estimator"
 	"github.com/costwise/costwise/executor/provider/providertest"
 	"github.com/costwise/costwise/planner/cascade"
 )
@@ -106,4 +107,32 @@ func TestAutoModelWithClassifier(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "costwise.toml:2:1")
 	assert.Contains(t, err.Error(), "server.auto_classifier")
+}
+
+// A fitted cascade offered to the gateway (serve --cascades) heads the
+// ladder of a route it beats: cheap-chat's writing calls go to openai/small
+// first, and to openai/large only when small is unsure.
+func TestRouteWithCascade(t *testing.T) {
+	cas := estimator.Cascade{Task: "writing", Models: []string{"openai/small", "openai/large"}, Thresholds: []float64{0.8},
+		Signal: estimator.SignalLogprob, Reach: []float64{1, 0.2}, Quality: 0.93}
+	for _, tc := range []struct {
+		name string
+		lp   float64
+		want string
+		esc  string
+	}{
+		{"sure", -0.01, "openai/small", "0"},
+		{"unsure", -1.5, "openai/large", "1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, providertest.Script{"small": {{Text: "Leaves.", LogProbs: []float64{tc.lp}}}, "large": {{Text: "Falling leaves."}}},
+				providertest.Script{"mid": {{Text: "wrong model"}}}, serverTOML, func(o *Options) { o.Router.Cascades = []estimator.Cascade{cas} })
+			ts := httptest.NewServer(e.srv.Handler())
+			defer ts.Close()
+			resp, body := post(t, ts.URL+"/v1/chat/completions", clientKeyA, chatBody("cheap-chat", "Write a haiku about autumn.", ""))
+			require.Equal(t, http.StatusOK, resp.StatusCode, string(body))
+			assert.Equal(t, tc.want, resp.Header.Get("x-costwise-model"))
+			assert.Equal(t, tc.esc, resp.Header.Get("x-costwise-escalations"))
+		})
+	}
 }
