@@ -778,16 +778,7 @@ func (r *Router) rank(rt *route, task, full string, co *llms.CallOptions) (*Rout
 		}
 	}
 	rest := slices.Clone(cands[1:])
-	sort.SliceStable(rest, func(i, j int) bool {
-		a, b := rest[i], rest[j]
-		if a.Quality != b.Quality {
-			return a.Quality > b.Quality
-		}
-		if a.PredictedUSD != b.PredictedUSD {
-			return a.PredictedUSD < b.PredictedUSD
-		}
-		return a.Model < b.Model
-	})
+	sortByQuality(rest)
 	plan.Ladder = append([]RouteCandidate{cands[0]}, rest[:min(len(rest), r.opts.MaxRungs-1)]...)
 	return plan, nil
 }
