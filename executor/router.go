@@ -521,7 +521,10 @@ type RoutePlan struct {
 	Pick     string
 	// Cascade is the fitted cascade whose stages head the ladder
 	// (PickedBy "cascade"); "" otherwise.
-	Cascade        string
+	Cascade string
+	// PredictedUSD is the call's expected cost: the first rung's, or for a
+	// cascade its stages' weighted by their measured reach.
+	PredictedUSD   float64
 	PromptTokens   int   // o200k_base tokens of the flattened system and conversation
 	ExpectedOutput int   // output tokens the ranking assumes
 	CapNano        int64 // the route's per-request cap (0 = none)
@@ -764,8 +767,8 @@ func (r *Router) rank(rt *route, task, full string, co *llms.CallOptions) (*Rout
 		}
 	}
 	if plan.PickedBy == "cost" {
-		if stages, ok := r.cascadeFor(rt, task, cands, weak); ok {
-			plan.PickedBy, plan.Cascade = "cascade", stages[0].Cascade
+		if stages, usd, ok := r.cascadeFor(rt, task, cands, weak); ok {
+			plan.PickedBy, plan.Cascade, plan.PredictedUSD = "cascade", stages[0].Cascade, usd
 			var rest []RouteCandidate
 			for _, c := range cands {
 				if !slices.ContainsFunc(stages, func(s RouteCandidate) bool { return s.Model == c.Model }) {
@@ -777,6 +780,7 @@ func (r *Router) rank(rt *route, task, full string, co *llms.CallOptions) (*Rout
 			return plan, nil
 		}
 	}
+	plan.PredictedUSD = cands[0].PredictedUSD
 	rest := slices.Clone(cands[1:])
 	sortByQuality(rest)
 	plan.Ladder = append([]RouteCandidate{cands[0]}, rest[:min(len(rest), r.opts.MaxRungs-1)]...)
@@ -802,7 +806,7 @@ func sortByQuality(cs []RouteCandidate) {
 // (cands[0]) and meets the route: its measured quality at least
 // min_quality, a signal the router can read, every stage usable (admitted,
 // or below min_quality only).
-func (r *Router) cascadeFor(rt *route, task string, cands []RouteCandidate, weak map[string]RouteCandidate) ([]RouteCandidate, bool) {
+func (r *Router) cascadeFor(rt *route, task string, cands []RouteCandidate, weak map[string]RouteCandidate) ([]RouteCandidate, float64, bool) {
 	var best []RouteCandidate
 	bestUSD := cands[0].PredictedUSD
 	for k := range r.opts.Cascades {
@@ -834,7 +838,7 @@ func (r *Router) cascadeFor(rt *route, task string, cands []RouteCandidate, weak
 			best, bestUSD = stages, usd
 		}
 	}
-	return best, best != nil
+	return best, bestUSD, best != nil
 }
 
 // admit prices model m for the call, or says why it is not a candidate.
@@ -1048,7 +1052,7 @@ func (r *Router) execute(ctx context.Context, rc *routedCall) (*llms.ContentResp
 	reqBudget := NewBudget(rc.route.capNano, 0)
 	var runID string
 	if r.rec != nil {
-		if runID, err = r.rec.CreateCall(RoutedCall{Route: p.Route, Task: p.Task, PredictedUSD: p.Ladder[0].PredictedUSD, BudgetNano: rc.route.capNano}); err != nil {
+		if runID, err = r.rec.CreateCall(RoutedCall{Route: p.Route, Task: p.Task, PredictedUSD: p.PredictedUSD, BudgetNano: rc.route.capNano}); err != nil {
 			return nil, fmt.Errorf("router: ledger: %w", err)
 		}
 		if err := r.rec.StartNode(runID, RouterNodeID); err != nil {

@@ -55,6 +55,7 @@ func TestRouterRunsCascade(t *testing.T) {
 			require.Equal(t, []string{"openai/nano", "openai/big", "anthropic/sonnet"}, ladderIDs(plan)[:3])
 			assert.Equal(t, 0.7, plan.Ladder[0].Threshold)
 			assert.Empty(t, plan.Ladder[1].Signal, "the last stage always answers")
+			assert.InDelta(t, plan.Ladder[0].PredictedUSD+0.3*plan.Ladder[1].PredictedUSD, plan.PredictedUSD, 1e-15)
 
 			opts := []llms.CallOption{executor.WithRoute("strict")}
 			var streamed string
