@@ -54,7 +54,10 @@
 // the call's task (WithTask, or ClassifyTask's heuristic), climbs a ladder
 // on failures, enforces a daily budget with the same reservations, records
 // each request in the ledger as a one-node run, and reports the model, cost
-// and escalations in GenerationInfo.
+// and escalations in GenerationInfo. A route may pick the first rung with a
+// trained prompt classifier (Route.Classifier), and a fitted cascade
+// (RouterOptions.Cascades) heads the ladder when it is expected to cost
+// less than the cheapest model meeting the route.
 //
 // [Simulator] is a built-in provider for trying the executor offline; every
 // output it writes starts with SIMULATED, and a run that used it is marked
