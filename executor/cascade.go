@@ -160,27 +160,34 @@ func (st *runState) selfCheck(ctx context.Context, i int, nr *NodeResult, iterat
 		h.gate, h.selfCheck = g, true
 		callCtx = withSimHint(ctx, h)
 	}
-	resp, callErr := client.Call(callCtx, provider.Request{Model: apiName(m), Prompt: question, MaxTokens: maxOut, LogProbs: true, TopLogProbs: 5})
-	at.Latency = time.Since(start)
-	if resp.Latency > 0 {
-		at.Latency = resp.Latency
-	}
-	conf := math.NaN()
-	if callErr == nil {
-		at.Outcome, at.Usage, at.UsageReported, at.MayHaveBilled = OutcomeOK, resp.Usage, resp.UsageReported, true
-		at.CostNano = catalog.Price(m, resp.Usage).NanoUSD()
-		conf = yesProbability(resp)
-		at.Confidence = confidencePtr(conf)
-		at.Reason = fmt.Sprintf("self-check: %q", strings.TrimSpace(resp.Text))
-	} else {
-		at.Outcome, at.Reason = classify(callErr)
-		at.MayHaveBilled = mayHaveBilled(callErr)
-	}
+	conf, callErr := askSelfCheck(callCtx, client, m, question, maxOut, start, &at)
 	res.Settle(at.CostNano)
 	if err := st.record(nr, seq, &at); err != nil {
 		return 0, err
 	}
 	return conf, callErr
+}
+
+// askSelfCheck makes a self-check call and fills its attempt: outcome,
+// usage, cost and the confidence (the probability of "yes"; NaN when the
+// call failed).
+func askSelfCheck(ctx context.Context, client provider.Client, m *catalog.Model, question string, maxOut int, start time.Time, at *Attempt) (float64, error) {
+	resp, err := client.Call(ctx, provider.Request{Model: apiName(m), Prompt: question, MaxTokens: maxOut, LogProbs: true, TopLogProbs: 5})
+	at.Latency = time.Since(start)
+	if resp.Latency > 0 {
+		at.Latency = resp.Latency
+	}
+	if err != nil {
+		at.Outcome, at.Reason = classify(err)
+		at.MayHaveBilled = mayHaveBilled(err)
+		return math.NaN(), err
+	}
+	at.Outcome, at.Usage, at.UsageReported, at.MayHaveBilled = OutcomeOK, resp.Usage, resp.UsageReported, true
+	at.CostNano = catalog.Price(m, resp.Usage).NanoUSD()
+	conf := yesProbability(resp)
+	at.Confidence = confidencePtr(conf)
+	at.Reason = fmt.Sprintf("self-check: %q", strings.TrimSpace(resp.Text))
+	return conf, nil
 }
 
 // yesProbability reads a self-check reply: the probability mass of "yes"

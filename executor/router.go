@@ -198,9 +198,9 @@ type RouterOptions struct {
 	// model that meets the route and its measured quality meets the
 	// route's min_quality, the ladder starts with its stages, each but the
 	// last gated by its confidence threshold. Its stages need not meet
-	// min_quality themselves. Signals logprob and validate (the route's
-	// validate rule) are supported; self_check cascades are left to
-	// workflows. A call whose route picks by classifier ignores them.
+	// min_quality themselves. Signals: logprob, validate (the route's
+	// validate rule) and self_check (a short second call, paid and
+	// recorded). A call whose route picks by classifier ignores them.
 	Cascades    []estimator.Cascade
 	MaxRetries  int           // retries of a transient failure on one model (default 3; negative = none)
 	BackoffBase time.Duration // first retry delay (default 500 ms), doubled each retry, with full jitter
@@ -767,7 +767,7 @@ func (r *Router) rank(rt *route, task, full string, co *llms.CallOptions) (*Rout
 		}
 	}
 	if plan.PickedBy == "cost" {
-		if stages, usd, ok := r.cascadeFor(rt, task, cands, weak); ok {
+		if stages, usd, ok := r.cascadeFor(rt, task, expected, cands, weak); ok {
 			plan.PickedBy, plan.Cascade, plan.PredictedUSD = "cascade", stages[0].Cascade, usd
 			var rest []RouteCandidate
 			for _, c := range cands {
@@ -806,14 +806,14 @@ func sortByQuality(cs []RouteCandidate) {
 // (cands[0]) and meets the route: its measured quality at least
 // min_quality, a signal the router can read, every stage usable (admitted,
 // or below min_quality only).
-func (r *Router) cascadeFor(rt *route, task string, cands []RouteCandidate, weak map[string]RouteCandidate) ([]RouteCandidate, float64, bool) {
+func (r *Router) cascadeFor(rt *route, task string, expected int64, cands []RouteCandidate, weak map[string]RouteCandidate) ([]RouteCandidate, float64, bool) {
 	var best []RouteCandidate
 	bestUSD := cands[0].PredictedUSD
 	for k := range r.opts.Cascades {
 		c := &r.opts.Cascades[k]
 		switch {
 		case c.Task != "" && c.Task != task, c.Quality < rt.MinQuality,
-			c.Signal == estimator.SignalSelfCheck, c.Signal == estimator.SignalValidate && rt.validate == nil:
+			c.Signal == estimator.SignalValidate && rt.validate == nil:
 			continue
 		}
 		var stages []RouteCandidate
@@ -832,6 +832,12 @@ func (r *Router) cascadeFor(rt *route, task string, cands []RouteCandidate, weak
 				s.Signal, s.Threshold = c.Signal, c.Thresholds[i]
 			}
 			usd += c.Reach[i] * s.PredictedUSD
+			if c.Signal == estimator.SignalSelfCheck && i < len(c.Thresholds) {
+				// One self-check per answer that may be handed on: the
+				// prompt and the expected answer read back, a word out.
+				in := s.InputTokens + expected + estimator.SelfCheckOverheadTokens
+				usd += c.Reach[i] * catalog.Price(s.model, catalog.Usage{InputTokens: in, OutputTokens: estimator.SelfCheckOutputTokens}).TotalUSD
+			}
 			stages = append(stages, s)
 		}
 		if stages != nil && usd < bestUSD {
@@ -1297,14 +1303,26 @@ func (r *Router) try(ctx context.Context, rc *routedCall, cand RouteCandidate, n
 				// A cascade stage: validate passed (conf 1), or the mean
 				// token probability.
 				conf := 1.0
-				if cand.Signal == estimator.SignalLogprob {
+				switch cand.Signal {
+				case estimator.SignalLogprob:
 					conf = meanTokenProb(resp.LogProbs)
+				case estimator.SignalSelfCheck:
+					settle(at.CostNano) // the answer is paid before its check reserves (idempotent below)
+					var cerr error
+					if conf, cerr = r.selfCheck(ctx, rc, cand, nr, req, daily, runID, client, text); cerr != nil {
+						var fe *fatalError
+						if errors.As(cerr, &fe) {
+							return "", "", cerr
+						}
+						conf = math.NaN()
+						at.Reason = strings.TrimSpace(at.Reason + " self-check failed: " + cerr.Error())
+					}
 				}
 				at.Confidence = confidencePtr(conf)
 				if math.IsNaN(conf) || conf < cand.Threshold {
 					why := fmt.Sprintf("cascade %s: confidence %.3g below threshold %.3g; escalating", cand.Cascade, conf, cand.Threshold)
 					if math.IsNaN(conf) {
-						why = fmt.Sprintf("cascade %s: the provider returned no log-probabilities; escalating", cand.Cascade)
+						why = fmt.Sprintf("cascade %s: no confidence; escalating", cand.Cascade)
 					}
 					at.Outcome, at.Reason, callErr = OutcomeInvalid, strings.TrimSpace(at.Reason+" "+why), fmt.Errorf("%w: %s", errRouterInvalid, why)
 				}
@@ -1328,6 +1346,38 @@ func (r *Router) try(ctx context.Context, rc *routedCall, cand RouteCandidate, n
 			return "", "", callErr
 		}
 	}
+}
+
+// selfCheck asks cand's model whether its answer is right: one short call,
+// reserved against the request's and the day's budgets, paid and recorded
+// (purpose self_check). It returns the probability of "yes".
+func (r *Router) selfCheck(ctx context.Context, rc *routedCall, cand RouteCandidate, nr *NodeResult, req, daily *Budget, runID string,
+	client provider.Client, answer string) (float64, error) {
+	m := cand.model
+	question := selfCheckQuestion(rc.system, rc.text, answer)
+	reserve, maxOut, err := reserveFor(m, question, estimator.SelfCheckOutputTokens)
+	if err != nil {
+		return 0, err
+	}
+	settle, err := reserveBoth(req, daily, reserve)
+	if err != nil {
+		return 0, err
+	}
+	start := time.Now()
+	at := Attempt{Node: RouterNodeID, Iteration: 1, Model: m.ID, Provider: m.Provider, Started: start, Purpose: PurposeSelfCheck}
+	var seq int64
+	if r.rec != nil {
+		if seq, err = r.rec.BeginAttempt(runID, &at, reserve); err != nil {
+			settle(0)
+			return 0, &fatalError{msg: "ledger: " + err.Error()}
+		}
+	}
+	conf, callErr := askSelfCheck(ctx, client, m, question, maxOut, start, &at)
+	settle(at.CostNano)
+	if err := r.record(nr, runID, seq, &at); err != nil {
+		return 0, err
+	}
+	return conf, callErr
 }
 
 // check applies the route's rule and JSON mode to an answer; it returns

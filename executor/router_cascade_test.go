@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -11,7 +12,6 @@ import (
 	"github.com/tmc/langchaingo/llms"
 
 	"github.com/costwise/costwise/estimator"
-	"github.com/costwise/costwise/estimator/catalog"
 	"github.com/costwise/costwise/executor"
 	"github.com/costwise/costwise/executor/provider/providertest"
 )
@@ -35,27 +35,37 @@ func TestRouterRunsCascade(t *testing.T) {
 		wantEsc  int
 		wantAtts []string
 		wantConf []float64 // NaN: none
-		paid     []string
 	}{
 		{"a confident cheap answer stands", providertest.Script{"nano": {ok("hi", -0.05)}, "big": {ok("big hi")}}, false,
-			"openai/nano", 0, []string{"openai/nano ok"}, []float64{math.Exp(-0.05)}, []string{"openai/nano"}},
+			"openai/nano", 0, []string{"openai/nano ok"}, []float64{math.Exp(-0.05)}},
 		{"an unsure one is set aside and paid for", providertest.Script{"nano": {ok("hi", -2)}, "big": {ok("big hi")}}, false,
-			"openai/big", 1, []string{"openai/nano invalid", "openai/big ok"}, []float64{math.Exp(-2), math.NaN()}, []string{"openai/nano", "openai/big"}},
+			"openai/big", 1, []string{"openai/nano invalid", "openai/big ok"}, []float64{math.Exp(-2), math.NaN()}},
+		{"a self-check says yes: the cheap answer stands, both calls paid", providertest.Script{"nano": {ok("hi"), {Text: "yes", Usage: u(60, 1), LogProbs: []float64{math.Log(0.9)}}}, "big": {ok("big hi")}}, false,
+			"openai/nano", 0, []string{"openai/nano ok", "openai/nano ok"}, []float64{0.9, 0.9}},
+		{"a self-check says no: escalate", providertest.Script{"nano": {ok("hi"), {Text: "no", Usage: u(60, 1), LogProbs: []float64{math.Log(0.9)}}}, "big": {ok("big hi")}}, false,
+			"openai/big", 1, []string{"openai/nano invalid", "openai/nano ok", "openai/big ok"}, []float64{0.1, 0.1, math.NaN()}},
 		{"a stream shows only the answer that stood", providertest.Script{"nano": {ok("hi", -2)}, "big": {ok("big hi")}}, true,
-			"openai/big", 1, []string{"openai/nano invalid", "openai/big ok"}, []float64{math.Exp(-2), math.NaN()}, []string{"openai/nano", "openai/big"}},
+			"openai/big", 1, []string{"openai/nano invalid", "openai/big ok"}, []float64{math.Exp(-2), math.NaN()}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newRTEnv(t, tc.oa, providertest.Script{})
-			r := e.router(t, executor.RouterOptions{Routes: []executor.Route{route}, Cascades: []estimator.Cascade{rtCascade}, MaxRetries: -1})
+			c := rtCascade
+			selfCheck := strings.HasPrefix(tc.name, "a self-check")
+			if selfCheck {
+				c.Signal, c.Reach = estimator.SignalSelfCheck, []float64{1, 0.1}
+			}
+			r := e.router(t, executor.RouterOptions{Routes: []executor.Route{route}, Cascades: []estimator.Cascade{c}, MaxRetries: -1})
 			plan, err := r.Plan(human("Say hello."), executor.WithRoute("strict"))
 			require.NoError(t, err)
 			require.Equal(t, "cascade", plan.PickedBy)
-			require.Equal(t, rtCascade.ID(), plan.Cascade)
+			require.Equal(t, c.ID(), plan.Cascade)
 			require.Equal(t, []string{"openai/nano", "openai/big", "anthropic/sonnet"}, ladderIDs(plan)[:3])
 			assert.Equal(t, 0.7, plan.Ladder[0].Threshold)
 			assert.Empty(t, plan.Ladder[1].Signal, "the last stage always answers")
-			assert.InDelta(t, plan.Ladder[0].PredictedUSD+0.3*plan.Ladder[1].PredictedUSD, plan.PredictedUSD, 1e-15)
+			if !selfCheck {
+				assert.InDelta(t, plan.Ladder[0].PredictedUSD+0.3*plan.Ladder[1].PredictedUSD, plan.PredictedUSD, 1e-15)
+			}
 
 			opts := []llms.CallOption{executor.WithRoute("strict")}
 			var streamed string
@@ -73,12 +83,16 @@ func TestRouterRunsCascade(t *testing.T) {
 			if tc.stream {
 				assert.Equal(t, resp.Choices[0].Content, streamed, "the set-aside answer never reached the client")
 			}
+			// Every call the server answered is paid at its reported usage.
 			var want int64
-			for _, id := range tc.paid {
-				want += e.price(t, id, catalog.Usage{InputTokens: 40, OutputTokens: 4})
+			for _, call := range e.oa.Calls() {
+				want += e.price(t, "openai/"+call.Model, *call.Reply.Usage)
 			}
 			assert.Equal(t, want, info[executor.InfoCostNano])
-			assert.True(t, e.oa.CallsFor("nano")[0].LogProbs, "log-probabilities were asked of the gated stage")
+			assert.Equal(t, !selfCheck, e.oa.CallsFor("nano")[0].LogProbs, "log-probabilities are asked of a logprob stage")
+			if selfCheck {
+				assert.Contains(t, e.oa.CallsFor("nano")[1].Prompt, "Proposed answer:\nhi")
+			}
 
 			rec, err := e.l.Run(info[executor.InfoRunID].(string))
 			require.NoError(t, err)
@@ -112,7 +126,7 @@ func TestRouterCascadeEligibility(t *testing.T) {
 		want string // PickedBy
 	}{
 		{"measured quality below the route's floor", low, "cost"},
-		{"self_check is left to workflows", self, "cost"},
+		{"self_check works too", self, "cascade"},
 		{"another task's cascade", other, "cost"},
 		{"the cascade that fits", rtCascade, "cascade"},
 	}
