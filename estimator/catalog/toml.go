@@ -296,30 +296,8 @@ func findPriceKey(k string) (priceKey, bool) {
 	return priceKey{}, false
 }
 
-func typeName(v any) string {
-	switch v.(type) {
-	case string:
-		return "a string"
-	case int64:
-		return "an integer"
-	case float64:
-		return "a float"
-	case bool:
-		return "a boolean"
-	case time.Time:
-		return "a date/time"
-	case []any:
-		return "an array"
-	case map[string]any:
-		return "a table"
-	case []map[string]any:
-		return "an array of tables"
-	}
-	return fmt.Sprintf("%T", v)
-}
-
 func (e *modelEntry) wrongType(field string, v any, want string) {
-	e.err(field, fmt.Sprintf("must be %s, not %s", want, typeName(v)))
+	e.err(field, fmt.Sprintf("must be %s, not %s", want, tomlpos.TypeName(v)))
 }
 
 func (e *modelEntry) str(field string, v any, dst *string) bool {
@@ -426,7 +404,7 @@ func (e *modelEntry) list(field string, v any, allowed []string, dst *[]string) 
 		s, ok := x.(string)
 		switch {
 		case !ok:
-			e.err(fmt.Sprintf("%s[%d]", field, j), fmt.Sprintf("must be a string, not %s", typeName(x)))
+			e.err(fmt.Sprintf("%s[%d]", field, j), fmt.Sprintf("must be a string, not %s", tomlpos.TypeName(x)))
 			good = false
 		case !slices.Contains(allowed, s):
 			e.err(field, fmt.Sprintf("%q is not one of %s", s, strings.Join(allowed, ", ")))

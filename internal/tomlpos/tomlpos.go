@@ -1,9 +1,11 @@
 package tomlpos
 
 import (
+	"fmt"
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/BurntSushi/toml"
 )
@@ -431,4 +433,28 @@ func (s *scanner) multiline(delim string) {
 			s.next()
 		}
 	}
+}
+
+// TypeName names the TOML type of a value BurntSushi/toml decoded into an
+// interface ("a string", "an array of tables", ...), for error messages.
+func TypeName(v any) string {
+	switch v.(type) {
+	case string:
+		return "a string"
+	case int64:
+		return "an integer"
+	case float64:
+		return "a float"
+	case bool:
+		return "a boolean"
+	case time.Time:
+		return "a date/time"
+	case []any:
+		return "an array"
+	case map[string]any:
+		return "a table"
+	case []map[string]any:
+		return "an array of tables"
+	}
+	return fmt.Sprintf("%T", v)
 }

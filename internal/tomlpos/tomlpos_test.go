@@ -2,6 +2,7 @@ package tomlpos
 
 import (
 	"testing"
+	"time"
 
 	"github.com/BurntSushi/toml"
 	"github.com/stretchr/testify/assert"
@@ -109,4 +110,17 @@ func FuzzBuild(f *testing.F) {
 			_ = ix.Key(p)
 		}
 	})
+}
+
+func TestTypeName(t *testing.T) {
+	for _, tc := range []struct {
+		v    any
+		want string
+	}{
+		{"x", "a string"}, {int64(1), "an integer"}, {1.5, "a float"}, {true, "a boolean"},
+		{time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), "a date/time"}, {[]any{1}, "an array"},
+		{map[string]any{}, "a table"}, {[]map[string]any{{}}, "an array of tables"},
+	} {
+		t.Run(tc.want, func(t *testing.T) { assert.Equal(t, tc.want, TypeName(tc.v)) })
+	}
 }

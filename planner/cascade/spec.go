@@ -161,7 +161,7 @@ func decodeSpec(i int, r rawSpec, ix *tomlpos.Index, add func(tomlpos.Pos, strin
 		}
 		s, ok := v.(string)
 		if !ok {
-			at(key, "must be a string, got %s; write %s = %s", tomlType(v), key, what)
+			at(key, "must be a string, got %s; write %s = %s", tomlpos.TypeName(v), key, what)
 		}
 		return s
 	}
@@ -181,14 +181,14 @@ func decodeSpec(i int, r rawSpec, ix *tomlpos.Index, add func(tomlpos.Pos, strin
 		}
 		list, ok := v.([]any)
 		if !ok {
-			at(key, "must be a list of numbers, got %s; write %s = %s", tomlType(v), key, what)
+			at(key, "must be a list of numbers, got %s; write %s = %s", tomlpos.TypeName(v), key, what)
 			return nil
 		}
 		out := make([]float64, 0, len(list))
 		for k, e := range list {
 			f, ok := num(e)
 			if !ok {
-				at(key, "entry %d is %s, not a number", k+1, tomlType(e))
+				at(key, "entry %d is %s, not a number", k+1, tomlpos.TypeName(e))
 				return nil
 			}
 			out = append(out, f)
@@ -202,7 +202,7 @@ func decodeSpec(i int, r rawSpec, ix *tomlpos.Index, add func(tomlpos.Pos, strin
 	case r.Models == nil:
 		at("models", `missing; add models = ["cheap/model", "strong/model"], cheapest first`)
 	case !ok:
-		at("models", "must be a list of model IDs, got %s", tomlType(r.Models))
+		at("models", "must be a list of model IDs, got %s", tomlpos.TypeName(r.Models))
 	default:
 		seen := map[string]bool{}
 		for k, e := range list {
@@ -225,7 +225,7 @@ func decodeSpec(i int, r rawSpec, ix *tomlpos.Index, add func(tomlpos.Pos, strin
 	case r.Quality == nil:
 		at("quality", "missing; add quality = 0.91 (the cascade's mean quality on held-out rows)")
 	case !ok:
-		at("quality", "must be a number, got %s", tomlType(r.Quality))
+		at("quality", "must be a number, got %s", tomlpos.TypeName(r.Quality))
 	default:
 		c.Quality = q
 	}
@@ -233,7 +233,7 @@ func decodeSpec(i int, r rawSpec, ix *tomlpos.Index, add func(tomlpos.Pos, strin
 		n, ok := r.Rows.(int64)
 		switch {
 		case !ok:
-			at("rows", "must be a whole number, got %s", tomlType(r.Rows))
+			at("rows", "must be a whole number, got %s", tomlpos.TypeName(r.Rows))
 		case n < 0 || n > math.MaxInt32:
 			at("rows", "%d is outside 0..%d", n, math.MaxInt32)
 		default:
@@ -241,25 +241,6 @@ func decodeSpec(i int, r rawSpec, ix *tomlpos.Index, add func(tomlpos.Pos, strin
 		}
 	}
 	return c, bad
-}
-
-// tomlType names the TOML type of a decoded value for errors.
-func tomlType(v any) string {
-	switch v.(type) {
-	case string:
-		return "a string"
-	case int64:
-		return "an integer"
-	case float64:
-		return "a float"
-	case bool:
-		return "a boolean"
-	case []any, []map[string]any:
-		return "an array"
-	case map[string]any:
-		return "a table"
-	}
-	return fmt.Sprintf("a %T", v)
 }
 
 // WriteSpecs writes cascades in the format ParseSpecs reads (a comment,
