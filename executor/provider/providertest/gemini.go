@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 
 	"github.com/costwise/costwise/estimator/catalog"
@@ -38,12 +37,7 @@ import (
 // Malformed cuts the first chunk's JSON; EmptyChoices answers no
 // candidates; NoUsage omits usageMetadata).
 func NewGeminiServer(script Script) *Server {
-	s := &Server{format: formatGemini, done: make(chan struct{}), script: Script{}, next: map[string]int{}}
-	for m, rs := range script {
-		s.script[m] = append([]Reply(nil), rs...)
-	}
-	s.Server = httptest.NewServer(http.HandlerFunc(s.serveGemini))
-	return s
+	return startServer(formatGemini, script, (*Server).serveGemini)
 }
 
 // geminiContent is a Content: a role and its parts.

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"time"
 
@@ -34,12 +33,7 @@ const (
 // (no content lines), StreamCut (drop the connection after that many
 // content lines, before "done"), ChunkDelay and RawBody.
 func NewOllamaServer(script Script) *Server {
-	s := &Server{format: formatOllama, done: make(chan struct{}), script: Script{}, next: map[string]int{}}
-	for m, rs := range script {
-		s.script[m] = append([]Reply(nil), rs...)
-	}
-	s.Server = httptest.NewServer(http.HandlerFunc(s.serveOllama))
-	return s
+	return startServer(formatOllama, script, (*Server).serveOllama)
 }
 
 // ollamaRequest is the part of an /api/chat request the server reads.

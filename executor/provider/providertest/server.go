@@ -136,11 +136,17 @@ func NewOpenAIServer(script Script) *Server { return newServer(formatOpenAI, scr
 func NewAnthropicServer(script Script) *Server { return newServer(formatAnthropic, script) }
 
 func newServer(f format, script Script) *Server {
+	return startServer(f, script, (*Server).serve)
+}
+
+// startServer starts a server of format f answering with handle, on a copy
+// of script.
+func startServer(f format, script Script, handle func(*Server, http.ResponseWriter, *http.Request)) *Server {
 	s := &Server{format: f, done: make(chan struct{}), script: Script{}, next: map[string]int{}}
 	for m, rs := range script {
 		s.script[m] = append([]Reply(nil), rs...)
 	}
-	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
+	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { handle(s, w, r) }))
 	return s
 }
 
