@@ -908,13 +908,17 @@ func (r *Router) admit(rt *route, m *catalog.Model, task string, co *llms.CallOp
 		}
 	}
 	// A model below the quality floor is rejected, but priced all the same
-	// when it is otherwise usable: it may still be a cascade's cheap stage.
+	// when it is otherwise usable and cascades are configured: it may still
+	// be a cascade's cheap stage.
 	var qReason, qDetail string
 	switch {
 	case !ok && rt.MinQuality > 0:
 		qReason, qDetail = "quality", fmt.Sprintf("no quality score for %s or default (min_quality %v)", task, rt.MinQuality)
 	case q < rt.MinQuality:
 		qReason, qDetail = "quality", fmt.Sprintf("quality %.2f for %s is below min_quality %v", q, task, rt.MinQuality)
+	}
+	if qReason != "" && len(r.opts.Cascades) == 0 {
+		return none, qReason, qDetail
 	}
 	cost := catalog.Price(m, catalog.Usage{InputTokens: inTok, OutputTokens: exp})
 	if !cost.Complete() {
