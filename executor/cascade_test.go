@@ -15,9 +15,7 @@ import (
 	"github.com/costwise/costwise/executor"
 	"github.com/costwise/costwise/executor/ledger"
 	"github.com/costwise/costwise/executor/provider/providertest"
-	"github.com/costwise/costwise/graph"
 	"github.com/costwise/costwise/planner"
-	"github.com/costwise/costwise/policies"
 )
 
 // cascadeWorkflow: one node that cheap alone cannot serve (min_quality 0.9)
@@ -36,20 +34,7 @@ models = ["openai/*"]
 
 func planWithCascade(t *testing.T, cat *catalog.Catalog, c estimator.Cascade) *planner.Result {
 	t.Helper()
-	w, err := graph.Parse("cascade.toml", []byte(cascadeWorkflow))
-	require.NoError(t, err)
-	e, err := estimator.New(cat, estimator.WithSamples(200), estimator.WithSeed(1))
-	require.NoError(t, err)
-	est, err := e.Estimate(w)
-	require.NoError(t, err)
-	n, err := est.AddCascades([]estimator.Cascade{c})
-	require.NoError(t, err)
-	require.Equal(t, 1, n)
-	set, err := policies.Compile(w)
-	require.NoError(t, err)
-	plan, err := planner.New(set, planner.Options{Timeout: 5 * time.Second, Alternatives: -1}).Plan(context.Background(), est)
-	require.NoError(t, err)
-	require.True(t, plan.Feasible)
+	plan := planWorkflow(t, cat, cascadeWorkflow, c)
 	require.Equal(t, c.ID(), plan.Assignments[0].Candidate.ID(), "the cases below assume the cascade is planned")
 	return plan
 }

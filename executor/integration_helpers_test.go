@@ -126,14 +126,17 @@ func loadCatalog(t testing.TB) *catalog.Catalog {
 	return cat
 }
 
-// planWorkflow parses, estimates and plans a workflow against cat.
-func planWorkflow(t testing.TB, cat *catalog.Catalog, src string) *planner.Result {
+// planWorkflow parses, estimates and plans a workflow against cat,
+// offering the cascades to its nodes.
+func planWorkflow(t testing.TB, cat *catalog.Catalog, src string, cascades ...estimator.Cascade) *planner.Result {
 	t.Helper()
 	w, err := graph.Parse("it.toml", []byte(src))
 	require.NoError(t, err)
 	e, err := estimator.New(cat, estimator.WithSamples(200), estimator.WithSeed(1))
 	require.NoError(t, err)
 	est, err := e.Estimate(w)
+	require.NoError(t, err)
+	_, err = est.AddCascades(cascades)
 	require.NoError(t, err)
 	set, err := policies.Compile(w)
 	require.NoError(t, err)

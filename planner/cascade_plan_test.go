@@ -1,52 +1,13 @@
 package planner
 
 import (
-	"context"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/costwise/costwise/estimator"
-	"github.com/costwise/costwise/estimator/catalog"
-	"github.com/costwise/costwise/graph"
-	"github.com/costwise/costwise/policies"
 )
-
-// planWithCascades plans the two-node workflow of planFor with cascades
-// offered to every node.
-func planWithCascades(t *testing.T, budget, extra string, cs ...estimator.Cascade) *Result {
-	t.Helper()
-	src := "name = \"p\"\n" + budget + "\n" + extra + `
-[[node]]
-id = "x"
-prompt = "p"
-input_tokens = 900
-output_tokens = { mean = 100, p95 = 100 }
-[[node]]
-id = "y"
-depends_on = ["x"]
-prompt = "p"
-input_tokens = 900
-output_tokens = { mean = 100, p95 = 100 }
-`
-	w, err := graph.Parse("p.toml", []byte(src))
-	require.NoError(t, err)
-	cat, err := catalog.LoadTOML("cat.toml", []byte(planCatalog))
-	require.NoError(t, err)
-	e, err := estimator.New(cat, estimator.WithSamples(100))
-	require.NoError(t, err)
-	est, err := e.Estimate(w)
-	require.NoError(t, err)
-	_, err = est.AddCascades(cs)
-	require.NoError(t, err)
-	set, err := policies.Compile(w)
-	require.NoError(t, err)
-	res, err := New(set, Options{Timeout: 5 * time.Second}).Plan(context.Background(), est)
-	require.NoError(t, err)
-	return res
-}
 
 func TestPlanChoosesFittedCascade(t *testing.T) {
 	// cheap -> dear escalating 30% of calls: $0.001 + 0.3 x $0.010 = $0.004
@@ -66,7 +27,7 @@ func TestPlanChoosesFittedCascade(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			res := planWithCascades(t, tc.budget, tc.extra, cas)
+			res := planFor(t, tc.budget, tc.extra, cas)
 			require.True(t, res.Feasible, "%+v", res.Infeasible)
 			var got []string
 			for _, a := range res.Assignments {

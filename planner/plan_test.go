@@ -49,7 +49,8 @@ default = 0.99
 
 // Every node: 900 input + 100 output tokens, one call: cost = 1000 tokens x rate.
 // cheap $0.001, mid $0.002, dear $0.010; latency = ttft + 1 s: 2 s, 4 s, 1.5 s.
-func planFor(t *testing.T, budget, extra string) *Result {
+// Cascades, when given, are offered to both nodes.
+func planFor(t *testing.T, budget, extra string, cascades ...estimator.Cascade) *Result {
 	t.Helper()
 	src := "name = \"p\"\n" + budget + "\n" + extra + `
 [[node]]
@@ -71,6 +72,8 @@ output_tokens = { mean = 100, p95 = 100 }
 	e, err := estimator.New(cat, estimator.WithSamples(100))
 	require.NoError(t, err)
 	est, err := e.Estimate(w)
+	require.NoError(t, err)
+	_, err = est.AddCascades(cascades)
 	require.NoError(t, err)
 	set, err := policies.Compile(w)
 	require.NoError(t, err)
