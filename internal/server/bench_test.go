@@ -9,6 +9,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -39,6 +41,14 @@ import (
 // response), by the same load generator with the same kind of client, and
 // the difference of the latency percentiles is the overhead.
 //
+// A third path is the floor: a bare reverse proxy from the standard
+// library (httputil.ReverseProxy, no auth, no routing, no accounting) in
+// front of the same upstream, placed where the gateway is. What it adds
+// over a direct call is what any Go gateway built on net/http pays on the
+// machine for the extra loopback hop (a connection accepted, a request
+// parsed, a second client call); what the gateway adds over the floor is
+// its own work.
+//
 // Topology (procs=N in the name):
 //
 //   - procs=3: load generator (the benchmark), upstream and gateway are
@@ -64,9 +74,9 @@ var benchTopologies = []int{3, 1}
 var ledgerModes = []string{"none", "async", "sync"}
 
 // BenchmarkGatewayOverhead is the closed-loop measurement: conc workers
-// send b.N requests back to back, first directly, then through the
-// gateway. It reports p50 and p99 of both and their difference, in
-// microseconds.
+// send b.N requests back to back, first directly, then through the floor
+// proxy, then through the gateway. It reports p50 and p99 of each and the
+// differences, in microseconds.
 func BenchmarkGatewayOverhead(b *testing.B) {
 	defer TuneGC()() // as costwise serve runs
 	for _, procs := range benchTopologies {
@@ -79,10 +89,12 @@ func BenchmarkGatewayOverhead(b *testing.B) {
 					b.ResetTimer()
 					dl, err := pool.closedLoop(rig.direct, b.N, conc)
 					require.NoError(b, err)
+					fl, err := pool.closedLoop(rig.floor, b.N, conc)
+					require.NoError(b, err)
 					gl, err := pool.closedLoop(rig.gateway, b.N, conc)
 					require.NoError(b, err)
 					b.StopTimer()
-					report(b, dl, gl)
+					report(b, dl, fl, gl)
 					require.NoError(b, rig.check())
 				})
 			}
@@ -92,14 +104,15 @@ func BenchmarkGatewayOverhead(b *testing.B) {
 
 // BenchmarkGatewayRate is the open-loop measurement: requests are started
 // at a fixed rate whether or not earlier ones have finished (each by an
-// idle worker of the pool), in alternating slices of rateSlice, direct
-// then through the gateway, rateSlices times, so that both see the same
-// background load of a shared machine. After each gateway slice the
+// idle worker of the pool), in alternating slices of rateSlice, direct,
+// then through the floor proxy, then through the gateway, rateSlices
+// times, so that all three see the same background load of a shared
+// machine. After each gateway slice the
 // ledger is flushed (its time is reported as flush-ms, outside the
 // latencies), so that its writes are not charged to the next direct
 // slice.
 //
-// It reports p50 and p99 of both and their difference, in microseconds;
+// It reports p50 and p99 of each and the differences, in microseconds;
 // gw-cpu-us/req, the gateway's CPU time per request, its ledger writes
 // included (procs=3: its process's; procs=1: the process's CPU per
 // request in the gateway slices minus that in the direct slices); the
@@ -121,7 +134,7 @@ func BenchmarkGatewayRate(b *testing.B) {
 				pool := newLoadPool(64)
 				defer pool.close()
 				n := int(rateSlice.Seconds() * float64(rps))
-				var dl, gl []time.Duration
+				var dl, fl, gl []time.Duration
 				var dcpu, gcpu, gwcpu, flushTime time.Duration
 				var late, busy int
 				b.ResetTimer()
@@ -130,6 +143,10 @@ func BenchmarkGatewayRate(b *testing.B) {
 					lat, lt, bz, err := pool.openLoop(rig.direct, rps, n)
 					require.NoError(b, err)
 					dl, late, busy = append(dl, lat...), late+lt, busy+bz
+					c0f := processCPU(os.Getpid())
+					lat, lt, bz, err = pool.openLoop(rig.floor, rps, n)
+					require.NoError(b, err)
+					fl, late, busy = append(fl, lat...), late+lt, busy+bz
 					c1, w1 := processCPU(os.Getpid()), rig.gatewayCPU()
 					lat, lt, bz, err = pool.openLoop(rig.gateway, rps, n)
 					require.NoError(b, err)
@@ -138,10 +155,10 @@ func BenchmarkGatewayRate(b *testing.B) {
 					require.NoError(b, rig.flush())
 					flushTime += time.Since(f)
 					c2, w2 := processCPU(os.Getpid()), rig.gatewayCPU()
-					dcpu, gcpu, gwcpu = dcpu+c1-c0, gcpu+c2-c1, gwcpu+w2-w1
+					dcpu, gcpu, gwcpu = dcpu+c0f-c0, gcpu+c2-c1, gwcpu+w2-w1
 				}
 				b.StopTimer()
-				report(b, dl, gl)
+				report(b, dl, fl, gl)
 				switch {
 				case procs > 1:
 					b.ReportMetric(us(gwcpu)/float64(len(gl)), "gw-cpu-us/req")
@@ -163,10 +180,11 @@ const (
 	rateSlice  = 500 * time.Millisecond
 )
 
-// benchRig is an upstream, a gateway in front of it, and the two ways to
-// ask the upstream the same question.
+// benchRig is an upstream, a gateway and a bare reverse proxy (the floor)
+// in front of it, and the three ways to ask the upstream the same
+// question.
 type benchRig struct {
-	direct, gateway target
+	direct, floor, gateway target
 	// flush writes the gateway's ledger.
 	flush func() error
 	// gatewayCPU is the gateway process's CPU time so far (0 in-process).
@@ -183,11 +201,12 @@ type benchRig struct {
 // each answers 200, the gateway with the pinned model.
 func newBenchRig(b *testing.B, procs int, mode string) *benchRig {
 	rig := &benchRig{gatewayCPU: func() time.Duration { return 0 }}
-	var upstream, gateway string
+	var upstream, gateway, floor string
 	if procs == 1 {
 		up := newBenchUpstream()
 		b.Cleanup(up.Close)
 		upstream = up.BaseURL()
+		floor = startFloorProxy(b, up.URL)
 		gw := startBenchGateway(b, upstream, mode, b.TempDir())
 		gateway = gw.url
 		rig.flush = func() error { return gw.srv.Flush(context.Background()) }
@@ -195,6 +214,7 @@ func newBenchRig(b *testing.B, procs int, mode string) *benchRig {
 	} else {
 		up := startBenchChild(b, "upstream", "")
 		upstream = up.url
+		floor = startBenchChild(b, "floor", upstream).url
 		gw := startBenchChild(b, "gateway", upstream, append(strings.Fields(os.Getenv(benchGatewayEnv)), benchLedgerEnv+"="+mode)...)
 		gateway = gw.url
 		rig.flush = func() error { _, err := gw.command("flush"); return err }
@@ -210,12 +230,16 @@ func newBenchRig(b *testing.B, procs int, mode string) *benchRig {
 	var sent atomic.Int64
 	rig.direct = target{url: upstream + "/chat/completions", key: oaKey,
 		body: []byte(`{"model": "small", "messages": [{"role": "user", "content": "Say ok."}]}`)}
+	rig.floor = rig.direct
+	rig.floor.url = floor + "/v1/chat/completions"
 	rig.gateway = target{url: gateway + "/v1/chat/completions", key: clientKeyA, sent: &sent,
 		body: []byte(`{"model": "openai/small", "messages": [{"role": "user", "content": "Say ok."}]}`)}
 
 	hc := newBenchClient()
 	defer hc.CloseIdleConnections()
 	_, err := rig.direct.call(hc)
+	require.NoError(b, err)
+	_, err = rig.floor.call(hc)
 	require.NoError(b, err)
 	resp, body := post(b, rig.gateway.url, clientKeyA, string(rig.gateway.body))
 	require.Equal(b, http.StatusOK, resp.StatusCode, string(body))
@@ -251,6 +275,29 @@ func (r *benchRig) check() error {
 func newBenchUpstream() *providertest.Server {
 	u := catalog.Usage{InputTokens: 20, OutputTokens: 2}
 	return providertest.NewOpenAIServer(providertest.Script{"small": {{Text: "ok", Usage: &u}}})
+}
+
+// startFloorProxy serves a bare reverse proxy to origin (the upstream's
+// root URL) on loopback, as it comes from the standard library but for a
+// connection pool as large as the gateway's; it stops with tb. It returns
+// its URL.
+func startFloorProxy(tb testing.TB, origin string) string {
+	tb.Helper()
+	u, err := url.Parse(origin)
+	require.NoError(tb, err)
+	rp := httputil.NewSingleHostReverseProxy(u)
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = 32
+	rp.Transport = tr
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(tb, err)
+	hs := &http.Server{Handler: rp, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = hs.Serve(ln) }()
+	tb.Cleanup(func() {
+		_ = hs.Close()
+		tr.CloseIdleConnections()
+	})
+	return "http://" + ln.Addr().String()
 }
 
 // benchGateway is a gateway serving on loopback.
@@ -404,6 +451,10 @@ func TestBenchChild(t *testing.T) {
 		up := newBenchUpstream()
 		defer up.Close()
 		fmt.Printf("url %s\n", up.BaseURL())
+	case "floor":
+		u, ok := strings.CutSuffix(os.Getenv(benchUpstreamEnv), "/v1")
+		require.True(t, ok, "upstream URL %q", os.Getenv(benchUpstreamEnv))
+		fmt.Printf("url %s\n", startFloorProxy(t, u))
 	case "gateway":
 		defer TuneGC()() // as costwise serve runs
 		gw = startBenchGateway(t, os.Getenv(benchUpstreamEnv), os.Getenv(benchLedgerEnv), t.TempDir())
@@ -608,9 +659,13 @@ func (p *loadPool) closedLoop(t target, n, conc int) ([]time.Duration, error) {
 	return lat, nil
 }
 
-// report adds the latency metrics of direct (dl) and gateway (gl) calls.
-func report(b *testing.B, dl, gl []time.Duration) {
+// report adds the latency metrics of direct (dl), floor proxy (fl) and
+// gateway (gl) calls: overhead-* is the gateway's over a direct call,
+// floor-overhead-* the bare proxy's, above-floor-* the gateway's over the
+// proxy's.
+func report(b *testing.B, dl, fl, gl []time.Duration) {
 	d50, d99 := pct(dl, 50), pct(dl, 99)
+	f50, f99 := pct(fl, 50), pct(fl, 99)
 	g50, g99 := pct(gl, 50), pct(gl, 99)
 	b.ReportMetric(us(d50), "direct-p50-us")
 	b.ReportMetric(us(d99), "direct-p99-us")
@@ -618,6 +673,9 @@ func report(b *testing.B, dl, gl []time.Duration) {
 	b.ReportMetric(us(g99), "gateway-p99-us")
 	b.ReportMetric(us(g50-d50), "overhead-p50-us")
 	b.ReportMetric(us(g99-d99), "overhead-p99-us")
+	b.ReportMetric(us(f50-d50), "floor-overhead-p50-us")
+	b.ReportMetric(us(f99-d99), "floor-overhead-p99-us")
+	b.ReportMetric(us(g50-f50), "above-floor-p50-us")
 	b.ReportMetric(float64(g50)/float64(d50), "ratio-p50")
 	b.ReportMetric(float64(runtime.GOMAXPROCS(0)), "gomaxprocs")
 }
