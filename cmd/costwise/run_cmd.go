@@ -166,7 +166,7 @@ func runWorkflow(cmd *cobra.Command, path string, cf *catalogFlags, rf *runFlags
 		if spec.Inputs, err = runInputs(w, rf.inputs, rf.simulate); err != nil {
 			return err
 		}
-		spec.RunID, err = createLedgerRun(l, w, path, src, plan, spec.Inputs, rf.simulate, int64(w.Budget.MaxCostUSD*1e9))
+		spec.RunID, err = createLedgerRun(l, w, path, src, plan, spec.Inputs, rf.simulate, int64(w.Budget.MaxCostUSD*1e9), "")
 		if err != nil {
 			return &exitError{code: exitBadInput, msg: err.Error()}
 		}

@@ -75,7 +75,7 @@ func (c *cliRuns) Prepare(ctx context.Context, rs server.RunSpec) (*server.Prepa
 		}
 	}
 	spec := executor.Spec{Plan: plan, BudgetNan: budget, Inputs: inputs}
-	spec.RunID, err = createLedgerRun(c.led, w, rs.Name, rs.Source, plan, inputs, rs.Simulate, budget)
+	spec.RunID, err = createLedgerRun(c.led, w, rs.Name, rs.Source, plan, inputs, rs.Simulate, budget, rs.Owner)
 	if err != nil {
 		return nil, err
 	}
@@ -126,6 +126,34 @@ func (c *cliRuns) Summary(_ context.Context, id string) (server.RunSummary, erro
 	return server.RunSummary{Status: string(rec.Status), SpentNano: rec.SpentNano}, nil
 }
 
+// OwnerOf is the gateway key recorded with the run (server.RunDirectory).
+func (c *cliRuns) OwnerOf(_ context.Context, id string) (string, error) {
+	rec, err := c.led.Run(id)
+	if err != nil {
+		if errors.Is(err, ledger.ErrNotFound) {
+			return "", fmt.Errorf("%w: %v", server.ErrRunNotFound, err)
+		}
+		return "", err
+	}
+	return rec.Owner, nil
+}
+
+// OwnedRuns lists the runs a gateway key started, from the ledger
+// (server.RunDirectory).
+func (c *cliRuns) OwnedRuns(_ context.Context, owner string, limit int) ([]server.OwnedRun, bool, error) {
+	runs, more, err := c.led.RunsOwnedBy(owner, limit)
+	if err != nil {
+		return nil, false, err
+	}
+	out := make([]server.OwnedRun, len(runs))
+	for i, r := range runs {
+		out[i] = server.OwnedRun{ID: r.ID, Status: string(r.Status), Simulated: r.Simulated, SpentNano: r.SpentNano,
+			PredictedMeanNano: server.NanoUSD(r.PredictedMeanUSD), BudgetNano: r.BudgetMaxNano,
+			Started: r.CreatedAt, Updated: r.UpdatedAt, StopNote: r.StopNote}
+	}
+	return out, more, nil
+}
+
 func (c *cliRuns) Get(_ context.Context, id string) (any, error) {
 	rec, err := c.led.Run(id)
 	if err != nil {
@@ -142,8 +170,9 @@ func (c *cliRuns) Get(_ context.Context, id string) (any, error) {
 
 // createLedgerRun records a new run of w, planned as plan, in the ledger
 // (as `costwise run` does) and returns its id. src is the workflow text
-// whose hash a resume checks; budgetNano the run's budget (0 = none).
-func createLedgerRun(l *ledger.Ledger, w *graph.Workflow, file string, src []byte, plan *planner.Result, inputs map[string]string, simulate bool, budgetNano int64) (string, error) {
+// whose hash a resume checks; budgetNano the run's budget (0 = none);
+// owner the gateway key that started it ("" for none).
+func createLedgerRun(l *ledger.Ledger, w *graph.Workflow, file string, src []byte, plan *planner.Result, inputs map[string]string, simulate bool, budgetNano int64, owner string) (string, error) {
 	inputsJSON, err := json.Marshal(inputs)
 	if err != nil {
 		return "", err
@@ -158,7 +187,7 @@ func createLedgerRun(l *ledger.Ledger, w *graph.Workflow, file string, src []byt
 	}
 	return l.CreateRun(ledger.NewRun{WorkflowName: w.Name, WorkflowFile: file, WorkflowHash: ledger.HashWorkflow(src),
 		Inputs: inputsJSON, Plan: planJSON, PredictedMeanUSD: plan.Totals.Cost.Mean, PredictedP95USD: plan.Totals.Cost.P95,
-		BudgetMaxNano: budgetNano, Simulated: simulate, Nodes: nodes})
+		BudgetMaxNano: budgetNano, Simulated: simulate, Nodes: nodes, Owner: owner})
 }
 
 // requestInputs checks a run request's inputs against the workflow's

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -366,4 +368,95 @@ func TestServeRunCancelNotesTheStop(t *testing.T) {
 	assert.Equal(t, ledger.NodeSucceeded, rec.Nodes[1].Status, "the call in flight finished and was kept")
 	assert.NotEqual(t, ledger.NodeSucceeded, rec.Nodes[2].Status, "no new node started")
 	assert.Len(t, up.Calls(), 2)
+}
+
+// TestServeRunsOutliveRestart: a key still reads and lists the runs it
+// started after the server restarts (the ledger records their owner),
+// another key still gets 404, and a cancel says the run is not executing
+// here.
+func TestServeRunsOutliveRestart(t *testing.T) {
+	const keyA, keyB = "sk-team-a-0123456789abcdef", "sk-team-b-0123456789abcdef"
+	hexOf := func(s string) string { h := sha256.Sum256([]byte(s)); return hex.EncodeToString(h[:]) }
+	scfg, err := server.ParseConfig("costwise.toml", []byte(fmt.Sprintf(
+		"[[server.key]]\nname = \"team-a\"\nkey_sha256 = %q\n\n[[server.key]]\nname = \"team-b\"\nkey_sha256 = %q\n",
+		hexOf(keyA), hexOf(keyB))))
+	require.NoError(t, err)
+	cat, err := catalog.LoadTOML("cat.toml", []byte(cliCatalog))
+	require.NoError(t, err)
+	ledPath := filepath.Join(t.TempDir(), "ledger.db")
+	start := func() (*httptest.Server, func()) {
+		l, err := ledger.Open(ledPath)
+		require.NoError(t, err)
+		srv, err := server.New(server.Options{Catalog: cat, Clients: executor.NewSimulator(cat, 1), Config: scfg,
+			Runs: &cliRuns{cat: cat, led: l}})
+		require.NoError(t, err)
+		ts := httptest.NewServer(srv.Handler())
+		return ts, func() {
+			ts.Close()
+			require.NoError(t, srv.Close(context.Background()))
+			require.NoError(t, l.Close())
+		}
+	}
+	call := func(ts *httptest.Server, method, path, key string, body []byte) (int, []byte) {
+		req, err := http.NewRequest(method, ts.URL+path, bytes.NewReader(body))
+		require.NoError(t, err)
+		req.Header.Set("Authorization", "Bearer "+key)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		out, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		return resp.StatusCode, out
+	}
+
+	ts, stop := start()
+	b, err := json.Marshal(map[string]any{"workflow": cliWorkflow, "simulate": true})
+	require.NoError(t, err)
+	code, body := call(ts, http.MethodPost, "/v1/runs", keyA, b)
+	require.Equal(t, http.StatusAccepted, code, string(body))
+	var acc server.RunAccepted
+	require.NoError(t, json.Unmarshal(body, &acc))
+	require.Eventually(t, func() bool {
+		code, body := call(ts, http.MethodGet, "/v1/runs/"+acc.RunID, keyA, nil)
+		require.Equal(t, http.StatusOK, code, string(body))
+		return !bytes.Contains(body, []byte(`"status":"running"`))
+	}, 30*time.Second, 10*time.Millisecond)
+	stop()
+
+	ts, stop = start() // a new process on the same ledger
+	defer stop()
+	code, body = call(ts, http.MethodGet, "/v1/runs/"+acc.RunID, keyA, nil)
+	require.Equal(t, http.StatusOK, code, string(body))
+	var got runOut
+	require.NoError(t, json.Unmarshal(body, &got))
+	assert.Equal(t, "succeeded", got.Status)
+
+	code, body = call(ts, http.MethodGet, "/v1/runs/"+acc.RunID, keyB, nil)
+	assert.Equal(t, http.StatusNotFound, code, "another key's run: %s", body)
+
+	for _, tc := range []struct {
+		key  string
+		want []string
+	}{{keyA, []string{acc.RunID}}, {keyB, nil}} {
+		code, body = call(ts, http.MethodGet, "/v1/runs", tc.key, nil)
+		require.Equal(t, http.StatusOK, code, string(body))
+		var list server.RunList
+		require.NoError(t, json.Unmarshal(body, &list))
+		var ids []string
+		for _, it := range list.Data {
+			ids = append(ids, it.RunID)
+			assert.Equal(t, "succeeded", it.Status)
+			assert.True(t, it.Simulated)
+			assert.NotNil(t, it.EndedAt)
+			require.NotNil(t, it.CostNanoUSD)
+		}
+		assert.Equal(t, tc.want, ids)
+	}
+
+	code, body = call(ts, http.MethodPost, "/v1/runs/"+acc.RunID+"/cancel", keyA, nil)
+	assert.Equal(t, http.StatusConflict, code)
+	assert.Contains(t, string(body), `"code":"run_not_executing"`)
+	assert.Contains(t, string(body), "its status in the ledger is succeeded")
+	code, _ = call(ts, http.MethodPost, "/v1/runs/"+acc.RunID+"/cancel", keyB, nil)
+	assert.Equal(t, http.StatusNotFound, code)
 }

@@ -250,8 +250,8 @@ func prepareBatch(ctx context.Context, tx *sql.Tx, savepoints bool) (*batchStmts
 	for _, p := range append(list, []stmt{
 		{&st.run, `
 			INSERT INTO runs (id, workflow_name, workflow_file, workflow_hash, inputs_json, plan_json,
-				predicted_mean_usd, predicted_p95_usd, budget_max_nano, status, simulated, last_seq, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+				predicted_mean_usd, predicted_p95_usd, budget_max_nano, status, simulated, last_seq, created_at, updated_at, owner)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (id) DO NOTHING`},
 		{&st.node, `
 			INSERT INTO nodes (run_id, node_id, ord, status, final_model, output, predicted_cost_usd,
@@ -297,7 +297,7 @@ func (st *batchStmts) writeRun(ctx context.Context, r *CompletedRun, now time.Ti
 	}
 	res, err := st.run.ExecContext(ctx, nr.ID, nr.WorkflowName, nr.WorkflowFile, nr.WorkflowHash, inputs, plan,
 		nr.PredictedMeanUSD, nr.PredictedP95USD, nr.BudgetMaxNano, string(r.Status), nr.Simulated, calls,
-		nanos(created), nanos(now))
+		nanos(created), nanos(now), nr.Owner)
 	if err != nil {
 		return fmt.Errorf("ledger: record run %q: %w", nr.ID, err)
 	}

@@ -38,14 +38,14 @@ func (l *Ledger) readTx(op string, fn func(ctx context.Context, tx *sql.Tx) erro
 }
 
 const runColumns = `id, workflow_name, workflow_file, workflow_hash, inputs_json, plan_json,
-	predicted_mean_usd, predicted_p95_usd, budget_max_nano, status, spent_nano, simulated, created_at, updated_at, stop_note`
+	predicted_mean_usd, predicted_p95_usd, budget_max_nano, status, spent_nano, simulated, created_at, updated_at, stop_note, owner`
 
 func scanRun(row interface{ Scan(...any) error }) (Run, error) {
 	var r Run
 	var inputs, plan, status string
 	var created, updated int64
 	err := row.Scan(&r.ID, &r.WorkflowName, &r.WorkflowFile, &r.WorkflowHash, &inputs, &plan,
-		&r.PredictedMeanUSD, &r.PredictedP95USD, &r.BudgetMaxNano, &status, &r.SpentNano, &r.Simulated, &created, &updated, &r.StopNote)
+		&r.PredictedMeanUSD, &r.PredictedP95USD, &r.BudgetMaxNano, &status, &r.SpentNano, &r.Simulated, &created, &updated, &r.StopNote, &r.Owner)
 	r.Inputs, r.Plan, r.Status = []byte(inputs), []byte(plan), RunStatus(status)
 	r.CreatedAt, r.UpdatedAt = fromNanos(created), fromNanos(updated)
 	return r, err
@@ -226,6 +226,42 @@ func (l *Ledger) Runs(limit int) ([]RunSummary, error) {
 		return rows.Err()
 	})
 	return out, err
+}
+
+// RunsOwnedBy returns the runs recorded with NewRun.Owner owner, newest
+// first: at most limit of them (all when limit <= 0), and whether there
+// are more. An empty owner matches no run.
+func (l *Ledger) RunsOwnedBy(owner string, limit int) (runs []Run, more bool, err error) {
+	if owner == "" {
+		return nil, false, nil
+	}
+	n := -1 // SQLite: no limit
+	if limit > 0 {
+		n = limit + 1
+	}
+	err = l.readTx("list the runs of "+owner, func(ctx context.Context, tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT `+runColumns+` FROM runs WHERE owner = ?
+			ORDER BY created_at DESC, id DESC LIMIT ?`, owner, n)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			r, err := scanRun(rows)
+			if err != nil {
+				return err
+			}
+			runs = append(runs, r)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	if limit > 0 && len(runs) > limit {
+		runs, more = runs[:limit], true
+	}
+	return runs, more, nil
 }
 
 // CompletedNodes maps each node of the run that succeeded to its output:

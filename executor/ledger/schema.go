@@ -136,11 +136,18 @@ ALTER TABLE attempts ADD COLUMN confidence REAL CHECK (confidence IS NULL OR (co
 	`
 ALTER TABLE runs ADD COLUMN stop_note TEXT NOT NULL DEFAULT '';
 `,
+	// 5: who started a run over HTTP (the gateway's key name; '' for runs
+	// started otherwise), so that its owner still finds it after the
+	// server restarts.
+	`
+ALTER TABLE runs ADD COLUMN owner TEXT NOT NULL DEFAULT '';
+CREATE INDEX runs_owner ON runs (owner, created_at) WHERE owner <> '';
+`,
 }
 
 // SchemaVersion is the schema version this package writes (PRAGMA
 // user_version after Open); it equals len(migrations).
-const SchemaVersion = 4
+const SchemaVersion = 5
 
 // migrate brings the database to SchemaVersion in one transaction per
 // migration; running it again is a no-op. The version is read inside the

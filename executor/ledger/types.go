@@ -136,6 +136,11 @@ type NewRun struct {
 	Simulated bool
 	// Nodes are inserted as pending, in this order.
 	Nodes []PlannedNode
+	// Owner names who started the run, when something other than the
+	// process running it must find it again: the gateway stores the name
+	// of the API key that started a run over HTTP, so that the key still
+	// reads, lists and cancels its runs after a restart ("" for none).
+	Owner string
 }
 
 // Run is one row of the runs table.
@@ -160,6 +165,8 @@ type Run struct {
 	// StopNote says why a run that is still running stopped (NoteStop):
 	// cancelled, or interrupted by a shutdown. "" otherwise.
 	StopNote string
+	// Owner is NewRun.Owner.
+	Owner string
 }
 
 // Node is one row of the nodes table.

@@ -94,10 +94,10 @@ func (l *Ledger) CreateRun(r NewRun) (string, error) {
 			}
 			if _, err := tx.ExecContext(ctx, `
 				INSERT INTO runs (id, workflow_name, workflow_file, workflow_hash, inputs_json, plan_json,
-					predicted_mean_usd, predicted_p95_usd, budget_max_nano, status, simulated, created_at, updated_at)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'running', ?, ?, ?)`,
+					predicted_mean_usd, predicted_p95_usd, budget_max_nano, status, simulated, created_at, updated_at, owner)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'running', ?, ?, ?, ?)`,
 				id, r.WorkflowName, r.WorkflowFile, r.WorkflowHash, inputs, plan,
-				r.PredictedMeanUSD, r.PredictedP95USD, r.BudgetMaxNano, r.Simulated, nanos(now), nanos(now)); err != nil {
+				r.PredictedMeanUSD, r.PredictedP95USD, r.BudgetMaxNano, r.Simulated, nanos(now), nanos(now), r.Owner); err != nil {
 				return err
 			}
 			stmt, err := tx.PrepareContext(ctx, `

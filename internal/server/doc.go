@@ -22,15 +22,18 @@
 // by shutdown stays "running" in the ledger with its completed nodes, and
 // `costwise run --resume RUN_ID` on the same workflow text continues it;
 // so does a run cancelled over HTTP. Runs are charged to the calling key's
-// daily budget (see Server.startRun), and a key sees only its own runs.
+// daily budget (see Server.startRun), and a key sees only its own runs:
+// those it started on this server, and those recorded with it as their
+// owner when the RunService is a [RunDirectory] (the command line's is:
+// the ledger keeps the owner, so a restart loses nobody's runs).
 //
 // Its configuration is read from the same TOML file as the providers (see
 // [ParseConfig]): [[server.key]] tables, an optional [server] table and
 // [[route]] tables.
 //
 // Not yet: resuming runs over HTTP, a "cancelled" status in the ledger
-// (a cancelled run stays "running" there; the server reports it
-// cancelled while it remembers it); tool calls, images and n > 1 in chat
+// (a cancelled run stays "running" there with a stop note; the server
+// reports it cancelled while it remembers it); tool calls, images and n > 1 in chat
 // completions.
 //
 // Streaming: a stream request is answered with server-sent events as the

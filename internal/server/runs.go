@@ -53,6 +53,9 @@ type RunSpec struct {
 	// and returns its error. A key with a daily budget cannot start a run
 	// through a service that does not call it.
 	Admit func(Admission) (budgetNano int64, err error)
+	// Owner is the name of the calling key ("" when the server has no
+	// keys). A service that is a RunDirectory records it with the run.
+	Owner string
 }
 
 // Admission is what Prepare tells the server's admission check about a
@@ -129,6 +132,37 @@ type RunSummarizer interface {
 	// Summary returns what the ledger holds of the run, or an error
 	// wrapping ErrRunNotFound.
 	Summary(ctx context.Context, id string) (RunSummary, error)
+}
+
+// RunDirectory is implemented by a RunService that records each run's
+// owner (RunSpec.Owner) where it outlives the process, as the ledger does.
+// A key then still reads and lists the runs it started before the server
+// restarted, and a cancel of one gets a clear answer instead of 404.
+// Without it the server knows only the runs it started itself (the last
+// 4,096).
+type RunDirectory interface {
+	// OwnerOf returns the owner recorded with run id ("" for a run started
+	// without one), or an error wrapping ErrRunNotFound.
+	OwnerOf(ctx context.Context, id string) (string, error)
+	// OwnedRuns returns owner's runs, newest first: at most limit, and
+	// whether there are more.
+	OwnedRuns(ctx context.Context, owner string, limit int) ([]OwnedRun, bool, error)
+}
+
+// OwnedRun is a run as a RunDirectory lists it.
+type OwnedRun struct {
+	ID string
+	// Status is the ledger's: running, succeeded, failed or
+	// budget_exhausted.
+	Status            string
+	Simulated         bool
+	SpentNano         int64
+	PredictedMeanNano int64
+	BudgetNano        int64 // 0: no cap
+	Started, Updated  time.Time
+	// StopNote says why a run still "running" stopped (cancelled,
+	// interrupted by a shutdown); "" otherwise.
+	StopNote string
 }
 
 // RunSummary is a run's state as its RunSummarizer reports it.
@@ -208,6 +242,9 @@ func (s *Server) startRun(w http.ResponseWriter, r *http.Request, k *Key) {
 	}
 	ad := &admission{key: k, kb: kb}
 	spec.Admit = ad.admit
+	if len(s.cfg.Keys) > 0 {
+		spec.Owner = k.Name
+	}
 	pr, err := s.runs.Prepare(r.Context(), spec)
 	if err == nil && kb != nil && !ad.called {
 		if pr.Abandon != nil {
@@ -322,8 +359,9 @@ func (a *admission) settle(spent int64) {
 }
 
 // getRun answers GET /v1/runs/{id}. With keys configured a key sees only
-// the runs it started on this server (404 for others'); without keys any
-// run in the ledger can be read. A run cancelled over HTTP shows status
+// the runs it started (404 for others'): on this server, or before it
+// restarted when the RunService is a RunDirectory; without keys any run in
+// the ledger can be read. A run cancelled over HTTP shows status
 // "cancelling" until its calls in flight settle, then "cancelled".
 func (s *Server) getRun(w http.ResponseWriter, r *http.Request, k *Key) {
 	if s.runs == nil {
@@ -331,7 +369,7 @@ func (s *Server) getRun(w http.ResponseWriter, r *http.Request, k *Key) {
 		return
 	}
 	id := r.PathValue("id")
-	ent, ok := s.runFor(w, k, id)
+	ent, ok := s.runFor(w, r, k, id)
 	if !ok {
 		return
 	}
@@ -351,16 +389,28 @@ func (s *Server) getRun(w http.ResponseWriter, r *http.Request, k *Key) {
 	writeJSONBody(w, http.StatusOK, out)
 }
 
-// runFor finds run id for key k; it answers 404 itself and returns false
-// when k may not see it. ent is nil for a run this server did not start
-// (readable only without keys).
-func (s *Server) runFor(w http.ResponseWriter, k *Key, id string) (ent *runEntry, ok bool) {
+// runFor finds run id for key k; it answers 404 (or 500) itself and
+// returns false when k may not see it. ent is nil for a run this server
+// did not start: readable without keys, or by its owner as the
+// RunDirectory records it.
+func (s *Server) runFor(w http.ResponseWriter, r *http.Request, k *Key, id string) (ent *runEntry, ok bool) {
 	ent = s.runTab.get(id)
 	if ent != nil && ent.key == k.Name {
 		return ent, true
 	}
 	if ent == nil && len(s.cfg.Keys) == 0 {
 		return nil, true
+	}
+	if dir, isDir := s.runs.(RunDirectory); isDir && ent == nil {
+		owner, err := dir.OwnerOf(r.Context(), id)
+		switch {
+		case err == nil && owner == k.Name:
+			return nil, true
+		case err != nil && !errors.Is(err, ErrRunNotFound):
+			s.log.Error("reading a run's owner", "run", id, "err", err)
+			writeError(w, http.StatusInternalServerError, "server_error", "internal_error", err.Error())
+			return nil, false
+		}
 	}
 	writeRunNotFound(w, id)
 	return nil, false
@@ -402,6 +452,9 @@ type RunListItem struct {
 	BudgetUSD        *float64 `json:"budget_usd"` // null: no cap
 	StartedAt        string   `json:"started_at"`
 	EndedAt          *string  `json:"ended_at"` // null while running
+	// StopNote says why a run the ledger still holds as running stopped
+	// (cancelled, interrupted by a shutdown); omitted otherwise.
+	StopNote string `json:"stop_note,omitempty"`
 }
 
 // RunList is the answer of GET /v1/runs.
@@ -418,8 +471,9 @@ const (
 )
 
 // listRuns answers GET /v1/runs[?limit=N]: the runs the calling key
-// started on this server, newest first (without keys: every run started
-// on it).
+// started, newest first: on this server, and before it restarted when the
+// RunService is a RunDirectory (without keys: every run started on this
+// server).
 func (s *Server) listRuns(w http.ResponseWriter, r *http.Request, k *Key) {
 	if s.runs == nil {
 		writeError(w, http.StatusNotImplemented, "invalid_request_error", "not_implemented", "this server has no workflow runner")
@@ -434,6 +488,10 @@ func (s *Server) listRuns(w http.ResponseWriter, r *http.Request, k *Key) {
 			return
 		}
 		limit = n
+	}
+	if dir, ok := s.runs.(RunDirectory); ok && len(s.cfg.Keys) > 0 {
+		s.listOwnedRuns(w, r, dir, k, limit)
+		return
 	}
 	ents, more := s.runTab.list(k.Name, limit)
 	sum, _ := s.runs.(RunSummarizer)
@@ -476,6 +534,43 @@ func (s *Server) listRuns(w http.ResponseWriter, r *http.Request, k *Key) {
 	writeJSONBody(w, http.StatusOK, out)
 }
 
+// listOwnedRuns answers GET /v1/runs from the RunDirectory: the key's runs
+// as recorded, with the status of a cancel in progress on this server.
+func (s *Server) listOwnedRuns(w http.ResponseWriter, r *http.Request, dir RunDirectory, k *Key, limit int) {
+	runs, more, err := dir.OwnedRuns(r.Context(), k.Name, limit)
+	if err != nil {
+		s.log.Error("GET /v1/runs", "err", err)
+		writeError(w, http.StatusInternalServerError, "server_error", "internal_error", err.Error())
+		return
+	}
+	out := RunList{Object: "list", Data: make([]RunListItem, 0, len(runs)), HasMore: more}
+	for _, run := range runs {
+		spent := run.SpentNano
+		it := RunListItem{RunID: run.ID, Status: run.Status, Simulated: run.Simulated,
+			CostUSD: float64(spent) / 1e9, CostNanoUSD: &spent, PredictedCostUSD: float64(run.PredictedMeanNano) / 1e9,
+			StartedAt: run.Started.UTC().Format(time.RFC3339Nano), StopNote: run.StopNote}
+		if run.BudgetNano > 0 {
+			b := float64(run.BudgetNano) / 1e9
+			it.BudgetUSD = &b
+		}
+		if run.Status != "running" {
+			t := run.Updated.UTC().Format(time.RFC3339Nano)
+			it.EndedAt = &t
+		}
+		if e, ok := s.runTab.snapshot(run.ID); ok && e.key == k.Name {
+			if e.status != "" {
+				it.Status = e.status
+			}
+			if it.EndedAt == nil && !e.ended.IsZero() {
+				t := e.ended.Format(time.RFC3339Nano)
+				it.EndedAt = &t
+			}
+		}
+		out.Data = append(out.Data, it)
+	}
+	writeJSONBody(w, http.StatusOK, out)
+}
+
 // RunCancelled is the answer of POST /v1/runs/{id}/cancel.
 type RunCancelled struct {
 	RunID string `json:"run_id"`
@@ -497,9 +592,19 @@ func (s *Server) cancelRun(w http.ResponseWriter, r *http.Request, k *Key) {
 		return
 	}
 	id := r.PathValue("id")
-	ent := s.runTab.get(id)
-	if ent == nil || ent.key != k.Name {
-		writeRunNotFound(w, id)
+	ent, ok := s.runFor(w, r, k, id)
+	if !ok {
+		return
+	}
+	if ent == nil { // started before this server restarted, or not by it
+		msg := fmt.Sprintf("run %q is not executing on this server", id)
+		if sum, isSum := s.runs.(RunSummarizer); isSum {
+			if rs, err := sum.Summary(r.Context(), id); err == nil {
+				msg += "; its status in the ledger is " + rs.Status
+			}
+		}
+		writeError(w, http.StatusConflict, "invalid_request_error", "run_not_executing",
+			msg+fmt.Sprintf("; there is nothing to cancel (a run left running by a stopped server continues with costwise run --resume %s)", id))
 		return
 	}
 	status, ok := s.runTab.cancel(ent)
@@ -601,6 +706,17 @@ func (t *runTable) cancel(e *runEntry) (string, bool) {
 	e.status = "cancelling"
 	e.cancel(ErrRunCancelled)
 	return e.status, true
+}
+
+// snapshot returns a copy of run id's entry, read under the table's lock.
+func (t *runTable) snapshot(id string) (runEntry, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	e, ok := t.byID[id]
+	if !ok {
+		return runEntry{}, false
+	}
+	return *e, true
 }
 
 // heldStatus is the status the server overrides the service's with ("" for

@@ -213,7 +213,7 @@ func TestRunEndpoints(t *testing.T) {
 	require.Len(t, fr.specs, 2)
 	assert.NotNil(t, fr.specs[0].Admit, "the server hands the service its admission check")
 	fr.specs[0].Admit = nil
-	assert.Equal(t, RunSpec{Name: "request.toml", Source: []byte("name = \"x\"\n"), Inputs: map[string]string{"a": "1"}, Simulate: true}, fr.specs[0])
+	assert.Equal(t, RunSpec{Name: "request.toml", Source: []byte("name = \"x\"\n"), Inputs: map[string]string{"a": "1"}, Simulate: true, Owner: "team-a"}, fr.specs[0], "the owner is the calling key")
 	assert.Equal(t, "request.json (as TOML)", fr.specs[1].Name)
 	assert.Contains(t, string(fr.specs[1].Source), "[[node]]")
 	assert.Equal(t, map[string]string{}, fr.specs[1].Inputs)
@@ -649,17 +649,6 @@ func (s *ledgerRuns) Summary(_ context.Context, id string) (RunSummary, error) {
 		return RunSummary{}, err
 	}
 	return RunSummary{Status: string(rec.Status), SpentNano: rec.SpentNano}, nil
-}
-
-// snapshot returns a copy of run id's entry (for tests).
-func (t *runTable) snapshot(id string) (runEntry, bool) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	e, ok := t.byID[id]
-	if !ok {
-		return runEntry{}, false
-	}
-	return *e, true
 }
 
 // threeSteps is a chain of three nodes that may each write 4000 tokens.
