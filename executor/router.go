@@ -32,9 +32,11 @@ import (
 //
 // Per call it:
 //
-//  1. flattens the messages into a system prompt and a conversation text
-//     (system messages joined; a single human message is sent as is, a
-//     longer conversation as a "[user]" / "[assistant]" transcript);
+//  1. reads the messages: system messages are joined into one system
+//     prompt; the others are sent as a conversation of user and assistant
+//     messages in their order (a tool result as a user message that begins
+//     "[tool]"); the task is classified and the prompt counted on the
+//     conversation as one "[user]" / "[assistant]" transcript;
 //  2. decides the task kind: the call's metadata key [MetaTask] (see
 //     [WithTask]), else the route's Task, else [ClassifyTask] of the text;
 //  3. picks the route: the one named by [MetaRoute] (see [WithRoute]), else
@@ -525,7 +527,7 @@ type RoutePlan struct {
 	// PredictedUSD is the call's expected cost: the first rung's, or for a
 	// cascade its stages' weighted by their measured reach.
 	PredictedUSD   float64
-	PromptTokens   int   // o200k_base tokens of the flattened system and conversation
+	PromptTokens   int   // o200k_base tokens of the system prompt and the conversation as one text
 	ExpectedOutput int   // output tokens the ranking assumes
 	CapNano        int64 // the route's per-request cap (0 = none)
 	Ladder         []RouteCandidate
@@ -574,7 +576,8 @@ func (r *Router) Execute(ctx context.Context, p *PreparedCall) (*llms.ContentRes
 type routedCall struct {
 	plan         *RoutePlan
 	route        *route
-	system, text string
+	system, text string          // text: the conversation as one text
+	turns        []provider.Turn // the conversation; nil for one user message (text)
 	co           llms.CallOptions
 }
 
@@ -593,7 +596,7 @@ func (r *Router) prepare(messages []llms.MessageContent, options []llms.CallOpti
 	case co.MaxTokens < 0:
 		return nil, fmt.Errorf("router: max tokens %d is negative", co.MaxTokens)
 	}
-	system, text, err := flatten(messages)
+	system, turns, text, err := flatten(messages)
 	if err != nil {
 		return nil, err
 	}
@@ -638,7 +641,7 @@ func (r *Router) prepare(messages []llms.MessageContent, options []llms.CallOpti
 		return nil, err
 	}
 	plan.TaskSource = source
-	return &routedCall{plan: plan, route: rt, system: system, text: text, co: co}, nil
+	return &routedCall{plan: plan, route: rt, system: system, text: text, turns: turns, co: co}, nil
 }
 
 func (r *Router) routeNames() string {
@@ -662,11 +665,14 @@ func metaString(meta map[string]any, key string) (string, error) {
 	return strings.TrimSpace(s), nil
 }
 
-// flatten turns langchaingo messages into a system prompt and a user text.
-func flatten(messages []llms.MessageContent) (system, text string, err error) {
-	type turn struct{ role, text string }
+// flatten reads langchaingo messages as a system prompt and a
+// conversation: turns, its messages (nil when it is one user message), and
+// text, the conversation as one text (that message, or a "[user]" /
+// "[assistant]" transcript), as it is classified, counted and checked.
+func flatten(messages []llms.MessageContent) (system string, turns []provider.Turn, text string, err error) {
+	type msg struct{ tag, body string } // tag: user, assistant or tool
 	var sys []string
-	var turns []turn
+	var conv []msg
 	for i, m := range messages {
 		var b strings.Builder
 		for j, p := range m.Parts {
@@ -676,37 +682,46 @@ func flatten(messages []llms.MessageContent) (system, text string, err error) {
 			case llms.ToolCallResponse:
 				b.WriteString(p.Content)
 			default:
-				return "", "", fmt.Errorf("router: message %d part %d is %T; the router sends text only", i, j, p)
+				return "", nil, "", fmt.Errorf("router: message %d part %d is %T; the router sends text only", i, j, p)
 			}
 		}
 		switch m.Role {
 		case llms.ChatMessageTypeSystem:
 			sys = append(sys, b.String())
 		case llms.ChatMessageTypeAI:
-			turns = append(turns, turn{"assistant", b.String()})
+			conv = append(conv, msg{"assistant", b.String()})
 		case llms.ChatMessageTypeTool, llms.ChatMessageTypeFunction:
-			turns = append(turns, turn{"tool", b.String()})
+			conv = append(conv, msg{"tool", b.String()})
 		default:
-			turns = append(turns, turn{"user", b.String()})
+			conv = append(conv, msg{"user", b.String()})
 		}
 	}
 	system = strings.Join(sys, "\n\n")
 	switch {
-	case len(turns) == 0:
-		return "", "", errors.New("router: no user message to send")
-	case len(turns) == 1 && turns[0].role == "user":
-		text = turns[0].text
+	case len(conv) == 0:
+		return "", nil, "", errors.New("router: no user message to send")
+	case len(conv) == 1 && conv[0].tag == "user":
+		text = conv[0].body
 	default:
-		parts := make([]string, len(turns))
-		for i, t := range turns {
-			parts[i] = "[" + t.role + "]\n" + t.text
+		parts := make([]string, len(conv))
+		turns = make([]provider.Turn, len(conv))
+		for i, m := range conv {
+			parts[i] = "[" + m.tag + "]\n" + m.body
+			switch m.tag {
+			case "assistant":
+				turns[i] = provider.Turn{Role: provider.TurnAssistant, Text: m.body}
+			case "tool": // sent as what the user reports: no tool call to answer
+				turns[i] = provider.Turn{Role: provider.TurnUser, Text: parts[i]}
+			default:
+				turns[i] = provider.Turn{Role: provider.TurnUser, Text: m.body}
+			}
 		}
 		text = strings.Join(parts, "\n\n")
 	}
 	if strings.TrimSpace(text) == "" {
-		return "", "", errors.New("router: the messages hold no text to send")
+		return "", nil, "", errors.New("router: the messages hold no text to send")
 	}
-	return system, text, nil
+	return system, turns, text, nil
 }
 
 // rank prices every catalog model for the call and builds its ladder.
@@ -1271,7 +1286,7 @@ func (r *Router) try(ctx context.Context, rc *routedCall, cand RouteCandidate, n
 				return "", "", &fatalError{msg: "ledger: " + err.Error()}
 			}
 		}
-		preq := provider.Request{Model: apiName(m), System: rc.system, Prompt: rc.text,
+		preq := provider.Request{Model: apiName(m), System: rc.system, Prompt: rc.text, Turns: rc.turns,
 			MaxTokens: cand.MaxTokens, JSON: rc.co.JSONMode, Temperature: temp, LogProbs: cand.Signal == estimator.SignalLogprob}
 		if ss != nil {
 			esc := nr.Escalations

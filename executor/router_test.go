@@ -635,7 +635,8 @@ func TestRouterIsALangchaingoModel(t *testing.T) {
 	require.Len(t, calls, 3)
 	assert.Equal(t, "What is the capital of France?", calls[0].Prompt)
 	assert.Equal(t, "You answer in one word.", calls[2].System)
-	assert.Equal(t, "[user]\nCapital of France?\n\n[assistant]\nParis\n\n[user]\nAre you sure?", calls[2].Prompt)
+	assert.Equal(t, []providertest.Message{{Role: "user", Text: "Capital of France?"}, {Role: "assistant", Text: "Paris"},
+		{Role: "user", Text: "Are you sure?"}}, calls[2].Messages, "a conversation goes out as its messages")
 }
 
 func TestRouterRefusesWhatItCannotDo(t *testing.T) {

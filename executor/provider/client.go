@@ -23,11 +23,16 @@ import (
 
 // Request is one model call.
 type Request struct {
-	Model     string // upstream model name (catalog.Model.APIName)
-	System    string // system prompt; "" = none
-	Prompt    string // the user message
-	MaxTokens int    // output cap; 0 = provider default (Anthropic: 2048)
-	JSON      bool   // ask for a JSON object (OpenAI response_format, Gemini MIME type, Ollama format)
+	Model  string // upstream model name (catalog.Model.APIName)
+	System string // system prompt; "" = none
+	Prompt string // the user message
+	// Turns, when set, is a conversation sent as its messages, in order,
+	// in place of Prompt (System stays apart): user and assistant turns,
+	// the last normally the user's. Prompt then holds the same
+	// conversation as one text; it is what the simulator counts.
+	Turns     []Turn
+	MaxTokens int  // output cap; 0 = provider default (Anthropic: 2048)
+	JSON      bool // ask for a JSON object (OpenAI response_format, Gemini MIME type, Ollama format)
 	// Temperature; nil leaves it to langchaingo, which sends 0 to OpenAI
 	// and Anthropic (and omits it for OpenAI reasoning models).
 	Temperature *float64
@@ -46,6 +51,27 @@ type Request struct {
 	// TopLogProbs alternatives per token (0..20).
 	LogProbs    bool
 	TopLogProbs int
+}
+
+// Turn is one message of a conversation (Request.Turns).
+type Turn struct {
+	Role string // TurnUser or TurnAssistant
+	Text string
+}
+
+// The roles of a Turn.
+const (
+	TurnUser      = "user"
+	TurnAssistant = "assistant"
+)
+
+// turns is the conversation a request sends: Turns, or Prompt as one user
+// message.
+func (r Request) turns() []Turn {
+	if len(r.Turns) > 0 {
+		return r.Turns
+	}
+	return []Turn{{Role: TurnUser, Text: r.Prompt}}
 }
 
 // TokenLogProb is one answer token's log-probability and its most likely
@@ -326,7 +352,11 @@ func (cl *client) refund(reserved float64) {
 // estimateTokens is what a request reserves from the tpm budget: its
 // prompt (about 4 bytes a token) plus its output cap.
 func estimateTokens(req Request) int {
-	n := (len(req.System)+len(req.Prompt))/4 + 8
+	size := len(req.System)
+	for _, t := range req.turns() {
+		size += len(t.Text) + 16 // and the message's framing
+	}
+	n := size/4 + 8
 	if req.MaxTokens > 0 {
 		n += req.MaxTokens
 	} else {
@@ -414,11 +444,18 @@ func (cl *client) callOnce(ctx context.Context, slot *keySlot, req Request) (Res
 			return nil
 		}))
 	}
-	msgs := make([]llms.MessageContent, 0, 2)
+	turns := req.turns()
+	msgs := make([]llms.MessageContent, 0, len(turns)+1)
 	if req.System != "" {
 		msgs = append(msgs, llms.TextParts(llms.ChatMessageTypeSystem, req.System))
 	}
-	msgs = append(msgs, llms.TextParts(llms.ChatMessageTypeHuman, req.Prompt))
+	for _, t := range turns {
+		role := llms.ChatMessageTypeHuman
+		if t.Role == TurnAssistant {
+			role = llms.ChatMessageTypeAI
+		}
+		msgs = append(msgs, llms.TextParts(role, t.Text))
+	}
 
 	start := time.Now()
 	out, err := model.GenerateContent(callCtx, msgs, opts...)

@@ -211,11 +211,14 @@ func clampF(f float64) int64 {
 // prompt is counted as an OpenAI chat request and the reply as text, both
 // with o200k_base.
 func countLocally(req Request, text string) (catalog.Usage, error) {
-	msgs := make([]tokens.Message, 0, 2)
+	turns := req.turns()
+	msgs := make([]tokens.Message, 0, len(turns)+1)
 	if req.System != "" {
 		msgs = append(msgs, tokens.Message{Role: "system", Content: req.System})
 	}
-	msgs = append(msgs, tokens.Message{Role: "user", Content: req.Prompt})
+	for _, t := range turns {
+		msgs = append(msgs, tokens.Message{Role: t.Role, Content: t.Text})
+	}
 	in, err := tokens.CountChat(tokens.O200kBase, msgs)
 	if err != nil {
 		return catalog.Usage{}, err

@@ -647,3 +647,35 @@ func FuzzDecodeChatRequest(f *testing.F) {
 		_ = bytes.TrimSpace(data)
 	})
 }
+
+// TestChatConversation: a conversation goes upstream as its messages, in
+// order, with their roles (not as one transcript), through both
+// protocols, and is priced on what the upstream reports.
+func TestChatConversation(t *testing.T) {
+	e := newEnv(t, providertest.Script{"small": {{Text: "Rome."}}}, providertest.Script{"mid": {{Text: "Rome."}}}, serverTOML, nil)
+	ts := httptest.NewServer(e.srv.Handler())
+	defer ts.Close()
+	const conv = `[{"role": "system", "content": "One word."}, {"role": "user", "content": "Capital of France?"},
+		{"role": "assistant", "content": "Paris."}, {"role": "user", "content": [{"type": "text", "text": "And of Italy?"}]}]`
+	want := []providertest.Message{{Role: "user", Text: "Capital of France?"}, {Role: "assistant", Text: "Paris."},
+		{Role: "user", Text: "And of Italy?"}}
+	for _, tc := range []struct {
+		model string
+		srv   *providertest.Server
+	}{{"openai/small", e.oa}, {"anthropic/mid", e.an}} {
+		t.Run(tc.model, func(t *testing.T) {
+			resp, body := post(t, ts.URL+"/v1/chat/completions", clientKeyA, fmt.Sprintf(`{"model": %q, "messages": %s}`, tc.model, conv))
+			require.Equal(t, http.StatusOK, resp.StatusCode, string(body))
+			var cr ChatResponse
+			require.NoError(t, json.Unmarshal(body, &cr))
+			assert.Equal(t, "Rome.", *cr.Choices[0].Message.Content)
+			calls := tc.srv.Calls()
+			require.NotEmpty(t, calls)
+			last := calls[len(calls)-1]
+			assert.Equal(t, "One word.", last.System)
+			assert.Equal(t, want, last.Messages)
+			require.NotNil(t, cr.Usage)
+			assert.Equal(t, int(last.Usage.PromptTokens()), cr.Usage.PromptTokens, "the upstream's count, framing included")
+		})
+	}
+}

@@ -100,10 +100,11 @@ func (s *Server) serveGemini(w http.ResponseWriter, r *http.Request) {
 		System: req.SystemInstruction.text(), MaxTokens: req.GenerationConfig.MaxOutputTokens,
 		Temperature: req.GenerationConfig.Temperature, JSON: req.GenerationConfig.ResponseMIMEType == "application/json"}
 	for _, c := range req.Contents {
-		if call.Prompt != "" {
-			call.Prompt += "\n"
+		role := c.Role
+		if role == "model" {
+			role = "assistant"
 		}
-		call.Prompt += c.text()
+		call.addMessage(role, c.text())
 	}
 
 	switch {

@@ -75,10 +75,7 @@ func (s *Server) serveOllama(w http.ResponseWriter, r *http.Request) {
 			call.System += m.Content
 			continue
 		}
-		if call.Prompt != "" {
-			call.Prompt += "\n"
-		}
-		call.Prompt += m.Content
+		call.addMessage(m.Role, m.Content)
 	}
 	if jsonErr != nil {
 		s.record(call)

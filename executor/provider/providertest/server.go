@@ -84,11 +84,15 @@ type Script map[string][]Reply
 
 // Call is one request the server received.
 type Call struct {
-	Model        string
-	Key          string // API key presented (Authorization bearer or x-api-key)
-	System       string // system prompt
-	Prompt       string // user messages' text, joined by "\n"
-	MaxTokens    int    // max_completion_tokens, max_tokens; 0 when absent
+	Model  string
+	Key    string // API key presented (Authorization bearer or x-api-key)
+	System string // system prompt
+	Prompt string // the other messages' text, joined by "\n"
+	// Messages are the messages other than the system prompt, in order,
+	// with their roles as the wire gave them (Gemini's "model" read as
+	// "assistant").
+	Messages     []Message
+	MaxTokens    int // max_completion_tokens, max_tokens; 0 when absent
 	Temperature  *float64
 	JSON         bool // response_format json_object / json_schema
 	Stream       bool
@@ -102,6 +106,18 @@ type Call struct {
 	// when it reported none (see UsageReported) or failed.
 	Usage         catalog.Usage
 	UsageReported bool
+}
+
+// Message is one message of a request (Call.Messages).
+type Message struct{ Role, Text string }
+
+// addMessage appends a non-system message to the call.
+func (c *Call) addMessage(role, text string) {
+	if c.Prompt != "" {
+		c.Prompt += "\n"
+	}
+	c.Prompt += text
+	c.Messages = append(c.Messages, Message{Role: role, Text: text})
 }
 
 type format int
@@ -321,10 +337,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		case "system", "developer":
 			call.System += t
 		default:
-			if call.Prompt != "" {
-				call.Prompt += "\n"
-			}
-			call.Prompt += t
+			call.addMessage(m.Role, t)
 		}
 	}
 	if t := text(req.System); t != "" {
@@ -466,7 +479,9 @@ func (s *Server) usage(rep Reply, call Call, answer string) catalog.Usage {
 	if call.System != "" {
 		msgs = append(msgs, tokens.Message{Role: "system", Content: call.System})
 	}
-	msgs = append(msgs, tokens.Message{Role: "user", Content: call.Prompt})
+	for _, m := range call.Messages {
+		msgs = append(msgs, tokens.Message{Role: m.Role, Content: m.Text})
+	}
 	in, _ := tokens.CountChat(tokens.O200kBase, msgs)
 	out, _ := tokens.Count(tokens.O200kBase, answer)
 	return catalog.Usage{InputTokens: int64(in), OutputTokens: int64(out)}
