@@ -118,8 +118,16 @@ import (
 // and reserved costs, and why every other model was left out) without
 // calling anything.
 //
-// Limits: text only (images, binary parts and tools are refused with an
-// error); stop words are applied to the answer locally (the provider is
+// Tools: a call with llms.WithTools goes only to models the catalog lists
+// with tools = true; the tools' definitions are counted in the prompt;
+// assistant messages' tool calls and tool results are sent as such; the
+// model's tool calls come back in the choice's ToolCalls (the route's
+// validate rule and JSON mode judge text answers only); such a call is
+// not streamed from the provider (the streaming function gets the text,
+// if any, in one piece) and takes no cascade.
+//
+// Limits: text only (images and binary parts are refused with an error;
+// so are the deprecated llms.WithFunctions); stop words are applied to the answer locally (the provider is
 // not asked to stop, so the tokens after a stop word are paid for); a
 // streaming function receives the whole answer as one chunk; one choice
 // per call. A Router is safe for concurrent use.
@@ -507,7 +515,7 @@ type RouteCandidate struct {
 // RouteRejection says why a catalog model is not in a call's ladder.
 type RouteRejection struct {
 	Model  string
-	Reason string // short code: models, providers, deprecated, modality, quality, context_window, unpriced, cap, provider_unavailable, json_mode, pinned, tokenizer
+	Reason string // short code: models, providers, deprecated, modality, quality, context_window, unpriced, cap, provider_unavailable, json_mode, tools, pinned, tokenizer
 	Detail string
 }
 
@@ -589,8 +597,8 @@ func (r *Router) prepare(messages []llms.MessageContent, options []llms.CallOpti
 		}
 	}
 	switch {
-	case len(co.Tools) > 0 || len(co.Functions) > 0:
-		return nil, errors.New("router: tools and functions are not supported; the router sends text prompts only")
+	case len(co.Functions) > 0:
+		return nil, errors.New("router: functions (llms.WithFunctions) are not supported; give them as tools (llms.WithTools)")
 	case co.N > 1 || co.CandidateCount > 1:
 		return nil, errors.New("router: one choice per call only; leave N and CandidateCount unset")
 	case co.MaxTokens < 0:
@@ -601,6 +609,13 @@ func (r *Router) prepare(messages []llms.MessageContent, options []llms.CallOpti
 		return nil, err
 	}
 	full := system + "\n" + text // as classified and counted
+	if len(co.Tools) > 0 {
+		defs, err := json.Marshal(co.Tools)
+		if err != nil {
+			return nil, fmt.Errorf("router: the tools cannot be encoded: %w", err)
+		}
+		full += "\n" + string(defs)
+	}
 	task, err := metaString(co.Metadata, MetaTask)
 	if err != nil {
 		return nil, err
@@ -670,31 +685,48 @@ func metaString(meta map[string]any, key string) (string, error) {
 // text, the conversation as one text (that message, or a "[user]" /
 // "[assistant]" transcript), as it is classified, counted and checked.
 func flatten(messages []llms.MessageContent) (system string, turns []provider.Turn, text string, err error) {
-	type msg struct{ tag, body string } // tag: user, assistant or tool
+	type msg struct {
+		tag, body string // tag: user, assistant or tool
+		calls     []llms.ToolCall
+		result    *llms.ToolCallResponse // a tool message's, when it names its call
+	}
 	var sys []string
 	var conv []msg
 	for i, m := range messages {
 		var b strings.Builder
+		var cur msg
 		for j, p := range m.Parts {
 			switch p := p.(type) {
 			case llms.TextContent:
 				b.WriteString(p.Text)
+			case llms.ToolCall:
+				if m.Role != llms.ChatMessageTypeAI || p.FunctionCall == nil {
+					return "", nil, "", fmt.Errorf("router: message %d part %d is a tool call outside an assistant message, or without its function", i, j)
+				}
+				cur.calls = append(cur.calls, p)
 			case llms.ToolCallResponse:
 				b.WriteString(p.Content)
+				if p.ToolCallID != "" {
+					r := p
+					cur.result = &r
+				}
 			default:
-				return "", nil, "", fmt.Errorf("router: message %d part %d is %T; the router sends text only", i, j, p)
+				return "", nil, "", fmt.Errorf("router: message %d part %d is %T; the router sends text and tool calls only", i, j, p)
 			}
 		}
+		cur.body = b.String()
 		switch m.Role {
 		case llms.ChatMessageTypeSystem:
-			sys = append(sys, b.String())
+			sys = append(sys, cur.body)
+			continue
 		case llms.ChatMessageTypeAI:
-			conv = append(conv, msg{"assistant", b.String()})
+			cur.tag = "assistant"
 		case llms.ChatMessageTypeTool, llms.ChatMessageTypeFunction:
-			conv = append(conv, msg{"tool", b.String()})
+			cur.tag = "tool"
 		default:
-			conv = append(conv, msg{"user", b.String()})
+			cur.tag = "user"
 		}
+		conv = append(conv, cur)
 	}
 	system = strings.Join(sys, "\n\n")
 	switch {
@@ -707,10 +739,15 @@ func flatten(messages []llms.MessageContent) (system string, turns []provider.Tu
 		turns = make([]provider.Turn, len(conv))
 		for i, m := range conv {
 			parts[i] = "[" + m.tag + "]\n" + m.body
-			switch m.tag {
-			case "assistant":
-				turns[i] = provider.Turn{Role: provider.TurnAssistant, Text: m.body}
-			case "tool": // sent as what the user reports: no tool call to answer
+			for _, c := range m.calls {
+				parts[i] += "\n" + c.FunctionCall.Name + c.FunctionCall.Arguments
+			}
+			switch {
+			case m.tag == "assistant":
+				turns[i] = provider.Turn{Role: provider.TurnAssistant, Text: m.body, ToolCalls: m.calls}
+			case m.tag == "tool" && m.result != nil:
+				turns[i] = provider.Turn{Role: provider.TurnTool, Text: m.body, ToolCallID: m.result.ToolCallID, ToolName: m.result.Name}
+			case m.tag == "tool": // no call to answer: sent as what the user reports
 				turns[i] = provider.Turn{Role: provider.TurnUser, Text: parts[i]}
 			default:
 				turns[i] = provider.Turn{Role: provider.TurnUser, Text: m.body}
@@ -781,7 +818,7 @@ func (r *Router) rank(rt *route, task, full string, co *llms.CallOptions) (*Rout
 			plan.PickedBy = "classifier"
 		}
 	}
-	if plan.PickedBy == "cost" {
+	if plan.PickedBy == "cost" && len(co.Tools) == 0 {
 		if stages, usd, ok := r.cascadeFor(rt, task, expected, cands, weak); ok {
 			plan.PickedBy, plan.Cascade, plan.PredictedUSD = "cascade", stages[0].Cascade, usd
 			var rest []RouteCandidate
@@ -883,6 +920,9 @@ func (r *Router) admit(rt *route, m *catalog.Model, task string, co *llms.CallOp
 	}
 	if co.JSONMode && !m.JSONMode {
 		return none, "json_mode", "the call asks for JSON mode, which the catalog does not list for this model"
+	}
+	if len(co.Tools) > 0 && !m.Tools {
+		return none, "tools", "the call offers tools, and the catalog does not list tool calling for this model"
 	}
 	// Prompt tokens: exact for a published tokenizer, else o200k x ratio
 	// with the provider's band.
@@ -1092,15 +1132,14 @@ func (r *Router) execute(ctx context.Context, rc *routedCall) (*llms.ContentResp
 		ss := &streamState{fn: f, runID: runID}
 		ss.start, _ = rc.co.Metadata[MetaStreamStart].(func(StreamStart))
 		// A cascade stage's answer is judged first too: it may be set aside.
-		if rc.route.validate == nil && !rc.co.JSONMode && len(rc.co.StopWords) == 0 && p.Cascade == "" {
+		if rc.route.validate == nil && !rc.co.JSONMode && len(rc.co.StopWords) == 0 && p.Cascade == "" && len(rc.co.Tools) == 0 {
 			live = ss
 		} else {
 			buffered = ss
 		}
 	}
 	var (
-		answer     string
-		finish     string
+		answer     rungAnswer
 		lastErr    error
 		tooLongFor int64
 		tried      int
@@ -1115,7 +1154,7 @@ func (r *Router) execute(ctx context.Context, rc *routedCall) (*llms.ContentResp
 			nr.Escalations++
 		}
 		tried++
-		answer, finish, err = r.try(ctx, rc, cand, nr, reqBudget, daily, runID, live)
+		answer, err = r.try(ctx, rc, cand, nr, reqBudget, daily, runID, live)
 		if err == nil {
 			nr.Model = m.ID
 			break
@@ -1141,7 +1180,7 @@ func (r *Router) execute(ctx context.Context, rc *routedCall) (*llms.ContentResp
 		}
 	}
 	status := StatusSucceeded
-	nr.Status, nr.Output = NodeSucceeded, answer
+	nr.Status, nr.Output = NodeSucceeded, answer.text+toolCallsOutput(answer.calls)
 	var be *ErrBudgetExhausted
 	var fe *fatalError
 	switch {
@@ -1196,13 +1235,29 @@ func (r *Router) execute(ctx context.Context, rc *routedCall) (*llms.ContentResp
 		// fake): pass the answer in one piece.
 		buffered = live
 	}
-	if buffered != nil && answer != "" {
+	if buffered != nil && answer.text != "" {
 		buffered.begin(nr.Model, nr.Escalations)
-		if err := buffered.fn(ctx, []byte(answer)); err != nil {
+		if err := buffered.fn(ctx, []byte(answer.text)); err != nil {
 			return nil, fmt.Errorf("router: streaming function: %w", err)
 		}
 	}
-	return &llms.ContentResponse{Choices: []*llms.ContentChoice{{Content: answer, StopReason: finish, GenerationInfo: info}}}, nil
+	choice := &llms.ContentChoice{Content: answer.text, StopReason: answer.finish, GenerationInfo: info, ToolCalls: answer.calls}
+	if len(answer.calls) > 0 {
+		choice.FuncCall = answer.calls[0].FunctionCall
+	}
+	return &llms.ContentResponse{Choices: []*llms.ContentChoice{choice}}, nil
+}
+
+// toolCallsOutput is the tool calls as the ledger keeps them in a node's
+// output, after its text: one JSON line per call.
+func toolCallsOutput(calls []llms.ToolCall) string {
+	var b strings.Builder
+	for _, c := range calls {
+		j, _ := json.Marshal(c)
+		b.WriteString("\n")
+		b.Write(j)
+	}
+	return b.String()
 }
 
 // dailyBudget returns today's budget (nil when there is no daily budget),
@@ -1253,16 +1308,23 @@ func reserveBoth(req, daily *Budget, amount int64) (settle func(int64), err erro
 	return func(actual int64) { a.Settle(actual); b.Settle(actual) }, nil
 }
 
+// rungAnswer is what a rung answered: its text, the provider's finish
+// reason and the tools it called.
+type rungAnswer struct {
+	text, finish string
+	calls        []llms.ToolCall
+}
+
 // try calls one rung, retrying transient failures with backoff.
 //
 // With ss set the call streams: chunks go to ss.fn as they arrive, and a
 // failure after the first one ends the request with ErrStreamBroken
 // instead of retrying or escalating.
-func (r *Router) try(ctx context.Context, rc *routedCall, cand RouteCandidate, nr *NodeResult, req, daily *Budget, runID string, ss *streamState) (string, string, error) {
+func (r *Router) try(ctx context.Context, rc *routedCall, cand RouteCandidate, nr *NodeResult, req, daily *Budget, runID string, ss *streamState) (rungAnswer, error) {
 	m := cand.model
 	client, err := r.clients.Client(m.Provider)
 	if err != nil {
-		return "", "", err
+		return rungAnswer{}, err
 	}
 	var temp *float64
 	if t := rc.co.Temperature; t != 0 {
@@ -1273,9 +1335,9 @@ func (r *Router) try(ctx context.Context, rc *routedCall, cand RouteCandidate, n
 		if err != nil {
 			at := Attempt{Node: RouterNodeID, Iteration: 1, Model: m.ID, Provider: m.Provider, Outcome: OutcomeBudget, Reason: err.Error(), Started: time.Now()}
 			if rerr := r.record(nr, runID, 0, &at); rerr != nil {
-				return "", "", rerr
+				return rungAnswer{}, rerr
 			}
-			return "", "", err
+			return rungAnswer{}, err
 		}
 		start := time.Now()
 		at := Attempt{Node: RouterNodeID, Iteration: 1, Model: m.ID, Provider: m.Provider, Started: start}
@@ -1283,11 +1345,12 @@ func (r *Router) try(ctx context.Context, rc *routedCall, cand RouteCandidate, n
 		if r.rec != nil {
 			if seq, err = r.rec.BeginAttempt(runID, &at, cand.ReserveNano); err != nil {
 				settle(0)
-				return "", "", &fatalError{msg: "ledger: " + err.Error()}
+				return rungAnswer{}, &fatalError{msg: "ledger: " + err.Error()}
 			}
 		}
 		preq := provider.Request{Model: apiName(m), System: rc.system, Prompt: rc.text, Turns: rc.turns,
-			MaxTokens: cand.MaxTokens, JSON: rc.co.JSONMode, Temperature: temp, LogProbs: cand.Signal == estimator.SignalLogprob}
+			MaxTokens: cand.MaxTokens, JSON: rc.co.JSONMode, Temperature: temp, LogProbs: cand.Signal == estimator.SignalLogprob,
+			Tools: rc.co.Tools, ToolChoice: rc.co.ToolChoice}
 		if ss != nil {
 			esc := nr.Escalations
 			preq.Stream = true
@@ -1316,7 +1379,7 @@ func (r *Router) try(ctx context.Context, rc *routedCall, cand RouteCandidate, n
 			if !c.Complete() {
 				at.Reason = strings.TrimSpace(at.Reason + " unpriced components: " + unknownList(c))
 			}
-			if why := rc.check(text); why != "" {
+			if why := rc.check(text, resp.ToolCalls); why != "" {
 				at.Outcome, at.Reason, callErr = OutcomeInvalid, why, fmt.Errorf("%w: %s", errRouterInvalid, why)
 			} else if cand.Signal != "" {
 				// A cascade stage: validate passed (conf 1), or the mean
@@ -1331,7 +1394,7 @@ func (r *Router) try(ctx context.Context, rc *routedCall, cand RouteCandidate, n
 					if conf, cerr = r.selfCheck(ctx, rc, cand, nr, req, daily, runID, client, text); cerr != nil {
 						var fe *fatalError
 						if errors.As(cerr, &fe) {
-							return "", "", cerr
+							return rungAnswer{}, cerr
 						}
 						conf = math.NaN()
 						at.Reason = strings.TrimSpace(at.Reason + " self-check failed: " + cerr.Error())
@@ -1353,16 +1416,16 @@ func (r *Router) try(ctx context.Context, rc *routedCall, cand RouteCandidate, n
 		settle(at.CostNano)
 		if callErr == nil {
 			r.keep(nr, seq, at)
-			return text, resp.FinishReason, nil
+			return rungAnswer{text: text, finish: resp.FinishReason, calls: resp.ToolCalls}, nil
 		}
 		if err := r.record(nr, runID, seq, &at); err != nil {
-			return "", "", err
+			return rungAnswer{}, err
 		}
 		if errors.Is(callErr, errRouterInvalid) || errors.Is(callErr, ErrStreamBroken) || !provider.Retryable(callErr) || try >= r.opts.MaxRetries || ctx.Err() != nil {
-			return "", "", callErr
+			return rungAnswer{}, callErr
 		}
 		if err := r.sleep(ctx, try, provider.RetryAfter(callErr)); err != nil {
-			return "", "", callErr
+			return rungAnswer{}, callErr
 		}
 	}
 }
@@ -1400,8 +1463,12 @@ func (r *Router) selfCheck(ctx context.Context, rc *routedCall, cand RouteCandid
 }
 
 // check applies the route's rule and JSON mode to an answer; it returns
-// why the answer is rejected, or "".
-func (rc *routedCall) check(out string) string {
+// why the answer is rejected, or "". An answer that calls tools is not a
+// text answer: it passes.
+func (rc *routedCall) check(out string, calls []llms.ToolCall) string {
+	if len(calls) > 0 {
+		return ""
+	}
 	if rc.co.JSONMode && !json.Valid([]byte(strings.TrimSpace(out))) {
 		return "JSON mode: the answer is not valid JSON"
 	}

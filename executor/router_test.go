@@ -649,9 +649,12 @@ func TestRouterRefusesWhatItCannotDo(t *testing.T) {
 		opts []llms.CallOption
 		want string
 	}{
-		{"image part", []llms.MessageContent{{Role: llms.ChatMessageTypeHuman, Parts: []llms.ContentPart{llms.ImageURLContent{URL: "http://x/y.png"}}}}, nil, "text only"},
+		{"image part", []llms.MessageContent{{Role: llms.ChatMessageTypeHuman, Parts: []llms.ContentPart{llms.ImageURLContent{URL: "http://x/y.png"}}}}, nil, "text and tool calls only"},
 		{"no messages", nil, nil, "no user message"},
-		{"tools", human("hi"), []llms.CallOption{llms.WithTools([]llms.Tool{{Type: "function"}})}, "tools"},
+		//lint:ignore SA1019 the deprecated option is refused with a pointer to its replacement
+		{"functions", human("hi"), []llms.CallOption{llms.WithFunctions([]llms.FunctionDefinition{{Name: "f"}})}, "give them as tools"},
+		{"tools no model calls", human("hi"), []llms.CallOption{llms.WithTools([]llms.Tool{{Type: "function", Function: &llms.FunctionDefinition{Name: "f"}}})},
+			"rejected 5 by tools (e.g. openai/nano: the call offers tools, and the catalog does not list tool calling for this model)"},
 		{"unknown route", human("hi"), []llms.CallOption{executor.WithRoute("nope")}, `route "nope", which is not configured; routes: default, strict`},
 		{"unknown task", human("hi"), []llms.CallOption{executor.WithTask("poetry")}, "unknown task kind"},
 		{"task of the wrong type", human("hi"), []llms.CallOption{llms.WithMetadata(map[string]any{executor.MetaTask: 3})}, "is a int; give a string"},

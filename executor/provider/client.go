@@ -2,6 +2,7 @@ package provider
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -51,18 +52,30 @@ type Request struct {
 	// TopLogProbs alternatives per token (0..20).
 	LogProbs    bool
 	TopLogProbs int
+	// Tools are the functions the model may call instead of answering
+	// (OpenAI, Anthropic, Gemini and Ollama tool calling through
+	// langchaingo); ToolChoice is "auto", "none", "required" or an
+	// llms.ToolChoice naming one (nil: the provider's default).
+	Tools      []llms.Tool
+	ToolChoice any
 }
 
 // Turn is one message of a conversation (Request.Turns).
 type Turn struct {
-	Role string // TurnUser or TurnAssistant
+	Role string // TurnUser, TurnAssistant or TurnTool
 	Text string
+	// ToolCalls are the calls an assistant turn made (its Text may then
+	// be empty).
+	ToolCalls []llms.ToolCall
+	// ToolCallID and ToolName say which call a TurnTool turn answers.
+	ToolCallID, ToolName string
 }
 
 // The roles of a Turn.
 const (
 	TurnUser      = "user"
 	TurnAssistant = "assistant"
+	TurnTool      = "tool" // a tool's result, answering an assistant turn's call
 )
 
 // turns is the conversation a request sends: Turns, or Prompt as one user
@@ -72,6 +85,35 @@ func (r Request) turns() []Turn {
 		return r.Turns
 	}
 	return []Turn{{Role: TurnUser, Text: r.Prompt}}
+}
+
+// message is the turn as langchaingo sends it.
+func (t Turn) message() llms.MessageContent {
+	switch t.Role {
+	case TurnAssistant:
+		m := llms.MessageContent{Role: llms.ChatMessageTypeAI}
+		if t.Text != "" || len(t.ToolCalls) == 0 {
+			m.Parts = append(m.Parts, llms.TextContent{Text: t.Text})
+		}
+		for _, tc := range t.ToolCalls {
+			m.Parts = append(m.Parts, tc)
+		}
+		return m
+	case TurnTool:
+		return llms.MessageContent{Role: llms.ChatMessageTypeTool,
+			Parts: []llms.ContentPart{llms.ToolCallResponse{ToolCallID: t.ToolCallID, Name: t.ToolName, Content: t.Text}}}
+	}
+	return llms.TextParts(llms.ChatMessageTypeHuman, t.Text)
+}
+
+// toolsSize is about how many bytes the tools' definitions add to a
+// prompt (their JSON).
+func toolsSize(tools []llms.Tool) int {
+	if len(tools) == 0 {
+		return 0
+	}
+	b, _ := json.Marshal(tools)
+	return len(b)
 }
 
 // TokenLogProb is one answer token's log-probability and its most likely
@@ -101,6 +143,9 @@ type Response struct {
 	// LogProbs are the answer's tokens with their log-probabilities when
 	// Request.LogProbs asked and the provider returned them; nil otherwise.
 	LogProbs []TokenLogProb
+	// ToolCalls are the tools the model called (Request.Tools), in order;
+	// Text may then be empty.
+	ToolCalls []llms.ToolCall
 }
 
 // Client calls one configured provider. Implementations are safe for
@@ -355,7 +400,13 @@ func estimateTokens(req Request) int {
 	size := len(req.System)
 	for _, t := range req.turns() {
 		size += len(t.Text) + 16 // and the message's framing
+		for _, tc := range t.ToolCalls {
+			if tc.FunctionCall != nil {
+				size += len(tc.FunctionCall.Name) + len(tc.FunctionCall.Arguments)
+			}
+		}
 	}
+	size += toolsSize(req.Tools)
 	n := size/4 + 8
 	if req.MaxTokens > 0 {
 		n += req.MaxTokens
@@ -450,11 +501,13 @@ func (cl *client) callOnce(ctx context.Context, slot *keySlot, req Request) (Res
 		msgs = append(msgs, llms.TextParts(llms.ChatMessageTypeSystem, req.System))
 	}
 	for _, t := range turns {
-		role := llms.ChatMessageTypeHuman
-		if t.Role == TurnAssistant {
-			role = llms.ChatMessageTypeAI
-		}
-		msgs = append(msgs, llms.TextParts(role, t.Text))
+		msgs = append(msgs, t.message())
+	}
+	if len(req.Tools) > 0 {
+		opts = append(opts, llms.WithTools(req.Tools))
+	}
+	if req.ToolChoice != nil {
+		opts = append(opts, llms.WithToolChoice(req.ToolChoice))
 	}
 
 	start := time.Now()
@@ -480,6 +533,7 @@ func (cl *client) callOnce(ctx context.Context, slot *keySlot, req Request) (Res
 	var info map[string]any
 	for _, ch := range out.Choices {
 		b.WriteString(ch.Content)
+		resp.ToolCalls = append(resp.ToolCalls, ch.ToolCalls...)
 		if resp.FinishReason == "" {
 			resp.FinishReason = ch.StopReason
 		}
@@ -501,7 +555,7 @@ func (cl *client) callOnce(ctx context.Context, slot *keySlot, req Request) (Res
 		}
 	}
 	if !resp.UsageReported {
-		u, err := countLocally(req, resp.Text)
+		u, err := countLocally(req, resp.Text+toolCallsText(resp.ToolCalls))
 		if err != nil {
 			return Response{}, cl.fail(req, ErrInvalidRequest, fmt.Errorf("counting tokens locally: %w", err))
 		}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/tmc/langchaingo/llms"
 
 	"github.com/costwise/costwise/executor/provider/providertest"
 )
@@ -14,7 +15,7 @@ import (
 // service as its messages, in order, with their roles, through the real
 // langchaingo clients; a call with Prompt only sends one user message.
 func TestTurnsOnTheWire(t *testing.T) {
-	turns := []Turn{{TurnUser, "Capital of France?"}, {TurnAssistant, "Paris."}, {TurnUser, "And of Italy?"}}
+	turns := []Turn{{Role: TurnUser, Text: "Capital of France?"}, {Role: TurnAssistant, Text: "Paris."}, {Role: TurnUser, Text: "And of Italy?"}}
 	want := []providertest.Message{{Role: "user", Text: "Capital of France?"}, {Role: "assistant", Text: "Paris."},
 		{Role: "user", Text: "And of Italy?"}}
 	for _, k := range wireKinds {
@@ -43,9 +44,56 @@ func TestTurnsOnTheWire(t *testing.T) {
 func TestTurnsCountedLocally(t *testing.T) {
 	one, err := countLocally(Request{Prompt: "Capital of France? Paris. And of Italy?"}, "Rome.")
 	require.NoError(t, err)
-	three, err := countLocally(Request{Turns: []Turn{{TurnUser, "Capital of France?"}, {TurnAssistant, "Paris."},
-		{TurnUser, "And of Italy?"}}}, "Rome.")
+	three, err := countLocally(Request{Turns: []Turn{{Role: TurnUser, Text: "Capital of France?"}, {Role: TurnAssistant, Text: "Paris."},
+		{Role: TurnUser, Text: "And of Italy?"}}}, "Rome.")
 	require.NoError(t, err)
 	assert.Equal(t, one.OutputTokens, three.OutputTokens)
 	assert.Greater(t, three.InputTokens, one.InputTokens, "two more messages, two more frames")
+}
+
+// TestToolsOnTheWire: tools, the tool choice, an assistant turn's tool
+// calls and a tool's result reach OpenAI and Anthropic in their wire
+// formats through the real langchaingo clients, and the model's tool
+// calls come back in Response.ToolCalls.
+func TestToolsOnTheWire(t *testing.T) {
+	weather := llms.Tool{Type: "function", Function: &llms.FunctionDefinition{Name: "get_weather", Description: "Weather in a city.",
+		Parameters: map[string]any{"type": "object", "properties": map[string]any{"city": map[string]any{"type": "string"}},
+			"required": []string{"city"}}}}
+	earlier := llms.ToolCall{ID: "call_1", Type: "function", FunctionCall: &llms.FunctionCall{Name: "get_weather", Arguments: `{"city":"Paris"}`}}
+	turns := []Turn{
+		{Role: TurnUser, Text: "Weather in Paris and Rome?"},
+		{Role: TurnAssistant, ToolCalls: []llms.ToolCall{earlier}},
+		{Role: TurnTool, ToolCallID: "call_1", ToolName: "get_weather", Text: "18C, sunny"},
+	}
+	for _, k := range wireKinds[:2] { // openai, anthropic
+		t.Run(k.name, func(t *testing.T) {
+			srv := k.new(providertest.Script{"m-1": {{ToolCalls: []providertest.ToolCall{{ID: "call_2", Name: "get_weather", Arguments: `{"city":"Rome"}`}}}}})
+			defer srv.Close()
+			cl := newWireClient(t, k, srv)
+			resp, err := cl.Call(context.Background(), Request{Model: "m-1", Turns: turns, Prompt: "(the conversation)", MaxTokens: 64,
+				Tools: []llms.Tool{weather}, ToolChoice: "auto"})
+			require.NoError(t, err)
+			require.Len(t, resp.ToolCalls, 1)
+			got := resp.ToolCalls[0]
+			assert.Equal(t, "call_2", got.ID)
+			require.NotNil(t, got.FunctionCall)
+			assert.Equal(t, "get_weather", got.FunctionCall.Name)
+			assert.JSONEq(t, `{"city":"Rome"}`, got.FunctionCall.Arguments)
+			assert.Empty(t, resp.Text)
+			assert.Contains(t, []string{"tool_calls", "tool_use"}, resp.FinishReason)
+
+			calls := srv.Calls()
+			require.Len(t, calls, 1)
+			c := calls[0]
+			assert.Equal(t, []string{"get_weather"}, c.Tools)
+			require.Len(t, c.Messages, 3, "%+v", c.Messages)
+			assert.Equal(t, providertest.Message{Role: "user", Text: "Weather in Paris and Rome?"}, c.Messages[0])
+			assert.Equal(t, "assistant", c.Messages[1].Role)
+			require.Len(t, c.Messages[1].ToolCalls, 1)
+			assert.Regexp(t, `^call_1 get_weather \{"city": ?"Paris"\}$`, c.Messages[1].ToolCalls[0])
+			assert.Equal(t, "tool", c.Messages[2].Role)
+			assert.Equal(t, "call_1", c.Messages[2].ToolCallID)
+			assert.Equal(t, "18C, sunny", c.Messages[2].Text)
+		})
+	}
 }

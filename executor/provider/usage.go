@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"math"
+	"strings"
+
+	"github.com/tmc/langchaingo/llms"
 
 	"github.com/costwise/costwise/estimator/catalog"
 	"github.com/costwise/costwise/estimator/tokens"
@@ -217,7 +220,11 @@ func countLocally(req Request, text string) (catalog.Usage, error) {
 		msgs = append(msgs, tokens.Message{Role: "system", Content: req.System})
 	}
 	for _, t := range turns {
-		msgs = append(msgs, tokens.Message{Role: t.Role, Content: t.Text})
+		msgs = append(msgs, tokens.Message{Role: t.Role, Content: t.Text + toolCallsText(t.ToolCalls)})
+	}
+	if len(req.Tools) > 0 { // the definitions are part of the prompt
+		b, _ := json.Marshal(req.Tools)
+		msgs = append(msgs, tokens.Message{Role: "system", Content: string(b)})
 	}
 	in, err := tokens.CountChat(tokens.O200kBase, msgs)
 	if err != nil {
@@ -228,6 +235,19 @@ func countLocally(req Request, text string) (catalog.Usage, error) {
 		return catalog.Usage{}, err
 	}
 	return catalog.Usage{InputTokens: int64(in), OutputTokens: int64(out)}, nil
+}
+
+// toolCallsText is the tool calls as they are counted: each function's
+// name and arguments.
+func toolCallsText(calls []llms.ToolCall) string {
+	var b strings.Builder
+	for _, tc := range calls {
+		if tc.FunctionCall != nil {
+			b.WriteString(tc.FunctionCall.Name)
+			b.WriteString(tc.FunctionCall.Arguments)
+		}
+	}
+	return b.String()
 }
 
 func clampI(x int64) int64 { return min(max(x, 0), maxCount) }

@@ -75,7 +75,15 @@ type Reply struct {
 	// alternatives are itself and, for a "yes"/"no" token, the other word
 	// with the remaining probability.
 	LogProbs []float64
+	// ToolCalls, when set, answer with these tool calls (and Text, which
+	// may then be empty): OpenAI message.tool_calls with finish_reason
+	// "tool_calls", Anthropic tool_use blocks with stop_reason "tool_use".
+	// Not streamed.
+	ToolCalls []ToolCall
 }
+
+// ToolCall is one scripted tool call: Arguments is a JSON object.
+type ToolCall struct{ ID, Name, Arguments string }
 
 // Script maps model names to the replies given in turn. When a model's
 // replies are used up, its last reply repeats. Requests for a model not in
@@ -90,8 +98,12 @@ type Call struct {
 	Prompt string // the other messages' text, joined by "\n"
 	// Messages are the messages other than the system prompt, in order,
 	// with their roles as the wire gave them (Gemini's "model" read as
-	// "assistant").
-	Messages     []Message
+	// "assistant"; an Anthropic tool_result block as a "tool" message).
+	Messages []Message
+	// Tools are the names of the tools the request offered, and
+	// ToolChoice its tool_choice as sent (OpenAI and Anthropic).
+	Tools        []string
+	ToolChoice   json.RawMessage
 	MaxTokens    int // max_completion_tokens, max_tokens; 0 when absent
 	Temperature  *float64
 	JSON         bool // response_format json_object / json_schema
@@ -108,16 +120,28 @@ type Call struct {
 	UsageReported bool
 }
 
-// Message is one message of a request (Call.Messages).
-type Message struct{ Role, Text string }
+// Message is one message of a request (Call.Messages). ToolCalls are an
+// assistant message's calls as "id name arguments"; ToolCallID is the call
+// a tool message answers.
+type Message struct {
+	Role, Text string
+	ToolCalls  []string
+	ToolCallID string
+}
 
 // addMessage appends a non-system message to the call.
 func (c *Call) addMessage(role, text string) {
-	if c.Prompt != "" {
-		c.Prompt += "\n"
+	c.add(Message{Role: role, Text: text})
+}
+
+func (c *Call) add(m Message) {
+	if m.Text != "" {
+		if c.Prompt != "" {
+			c.Prompt += "\n"
+		}
+		c.Prompt += m.Text
 	}
-	c.Prompt += text
-	c.Messages = append(c.Messages, Message{Role: role, Text: text})
+	c.Messages = append(c.Messages, m)
 }
 
 type format int
@@ -274,11 +298,64 @@ type wireRequest struct {
 	} `json:"response_format"`
 	LogProbs    bool `json:"logprobs"`
 	TopLogProbs int  `json:"top_logprobs"`
+	Tools       []struct {
+		Name     string `json:"name"` // Anthropic
+		Function struct {
+			Name string `json:"name"`
+		} `json:"function"` // OpenAI
+	} `json:"tools"`
+	ToolChoice json.RawMessage `json:"tool_choice"`
 }
 
 type wireMessage struct {
-	Role    string          `json:"role"`
-	Content json.RawMessage `json:"content"`
+	Role       string          `json:"role"`
+	Content    json.RawMessage `json:"content"`
+	ToolCallID string          `json:"tool_call_id"` // OpenAI role "tool"
+	ToolCalls  []struct {
+		ID       string `json:"id"`
+		Function struct {
+			Name      string `json:"name"`
+			Arguments string `json:"arguments"`
+		} `json:"function"`
+	} `json:"tool_calls"` // OpenAI assistant
+}
+
+// wireBlock is an Anthropic content block of the kinds tool use needs.
+type wireBlock struct {
+	Type      string          `json:"type"`
+	Text      string          `json:"text"`
+	ID        string          `json:"id"`          // tool_use
+	Name      string          `json:"name"`        // tool_use
+	Input     json.RawMessage `json:"input"`       // tool_use
+	ToolUseID string          `json:"tool_use_id"` // tool_result
+	Content   json.RawMessage `json:"content"`     // tool_result: a string or text blocks
+}
+
+// messagesOf reads one wire message as the Messages it holds: OpenAI
+// messages as they are; an Anthropic message's tool_use blocks as its
+// calls and each tool_result block as a "tool" message of its own.
+func messagesOf(m wireMessage) []Message {
+	out := Message{Role: m.Role, Text: text(m.Content), ToolCallID: m.ToolCallID}
+	for _, tc := range m.ToolCalls {
+		out.ToolCalls = append(out.ToolCalls, tc.ID+" "+tc.Function.Name+" "+tc.Function.Arguments)
+	}
+	var blocks []wireBlock
+	if json.Unmarshal(m.Content, &blocks) != nil {
+		return []Message{out}
+	}
+	var results []Message
+	for _, b := range blocks {
+		switch b.Type {
+		case "tool_use":
+			out.ToolCalls = append(out.ToolCalls, b.ID+" "+b.Name+" "+string(b.Input))
+		case "tool_result":
+			results = append(results, Message{Role: "tool", Text: text(b.Content), ToolCallID: b.ToolUseID})
+		}
+	}
+	if out.Text == "" && len(out.ToolCalls) == 0 && len(results) > 0 {
+		return results
+	}
+	return append([]Message{out}, results...)
 }
 
 // text returns the text of a content value: a string or a list of
@@ -337,7 +414,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		case "system", "developer":
 			call.System += t
 		default:
-			call.addMessage(m.Role, t)
+			for _, mm := range messagesOf(m) {
+				call.add(mm)
+			}
 		}
 	}
 	if t := text(req.System); t != "" {
@@ -352,6 +431,12 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	call.JSON = req.ResponseFormat != nil && strings.HasPrefix(req.ResponseFormat.Type, "json")
 	call.IncludeUsage = req.StreamOptions != nil && req.StreamOptions.IncludeUsage
 	call.LogProbs, call.TopLogProbs = req.LogProbs, req.TopLogProbs
+	for _, t := range req.Tools {
+		call.Tools = append(call.Tools, t.Name+t.Function.Name)
+	}
+	if len(req.ToolChoice) > 0 {
+		call.ToolChoice = req.ToolChoice
+	}
 
 	// Checks in the order the real services make them.
 	if key == "" {
@@ -441,7 +526,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	answer := rep.Text
-	if answer == "" {
+	if answer == "" && len(rep.ToolCalls) == 0 {
 		answer = "ok"
 	}
 	usage := s.usage(rep, call, answer)
@@ -483,6 +568,9 @@ func (s *Server) usage(rep Reply, call Call, answer string) catalog.Usage {
 		msgs = append(msgs, tokens.Message{Role: m.Role, Content: m.Text})
 	}
 	in, _ := tokens.CountChat(tokens.O200kBase, msgs)
+	for _, tc := range rep.ToolCalls {
+		answer += tc.Name + tc.Arguments
+	}
 	out, _ := tokens.Count(tokens.O200kBase, answer)
 	return catalog.Usage{InputTokens: int64(in), OutputTokens: int64(out)}
 }
@@ -557,9 +645,24 @@ func (s *Server) openAIJSON(w http.ResponseWriter, rep Reply, model, answer stri
 	if finish == "" {
 		finish = "stop"
 	}
+	msg := map[string]any{"role": "assistant", "content": answer, "refusal": nil, "annotations": []any{}}
+	if len(rep.ToolCalls) > 0 {
+		if rep.FinishReason == "" {
+			finish = "tool_calls"
+		}
+		if answer == "" {
+			msg["content"] = nil
+		}
+		var calls []any
+		for _, tc := range rep.ToolCalls {
+			calls = append(calls, map[string]any{"id": tc.ID, "type": "function",
+				"function": map[string]any{"name": tc.Name, "arguments": tc.Arguments}})
+		}
+		msg["tool_calls"] = calls
+	}
 	choices := []any{map[string]any{
 		"index":         0,
-		"message":       map[string]any{"role": "assistant", "content": answer, "refusal": nil, "annotations": []any{}},
+		"message":       msg,
 		"logprobs":      logprobs,
 		"finish_reason": finish,
 	}}
@@ -677,6 +780,15 @@ func (s *Server) anthropicJSON(w http.ResponseWriter, rep Reply, model, answer s
 		finish = "end_turn"
 	}
 	content := []any{map[string]any{"type": "text", "text": answer}}
+	if answer == "" {
+		content = []any{}
+	}
+	for _, tc := range rep.ToolCalls {
+		content = append(content, map[string]any{"type": "tool_use", "id": tc.ID, "name": tc.Name, "input": json.RawMessage(tc.Arguments)})
+		if rep.FinishReason == "" {
+			finish = "tool_use"
+		}
+	}
 	if rep.EmptyChoices {
 		content = []any{}
 	}
