@@ -39,7 +39,9 @@ import (
 // ignore trailers do not see it. A failure after the first chunk cannot
 // escalate: the stream ends with a data: {"error": ...} event and no
 // [DONE]. Routes with a validate rule, JSON mode or stop words are
-// buffered by the router: their answer arrives in one chunk once checked.
+// buffered by the router: their answer arrives in one chunk once checked;
+// so are requests with tools, whose calls come whole, one delta with every
+// call (each with its index), before the finish reason "tool_calls".
 func (s *Server) chat(w http.ResponseWriter, r *http.Request, k *Key) {
 	start := time.Now()
 	s.m.inFlight.Inc()
@@ -134,19 +136,24 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request, k *Key) {
 		h.Set("x-costwise-run-id", id)
 	}
 	id, created, finish := newID("chatcmpl-"), s.now().Unix(), finishReason(ch.StopReason)
+	if len(ch.ToolCalls) > 0 {
+		finish = "tool_calls"
+	}
 	switch {
 	case sw != nil:
-		if !sw.started { // nothing was streamed: an empty answer
+		if !sw.started { // nothing was streamed: an empty answer, or tool calls
 			sw.start(executor.StreamStart{Model: model, Escalations: esc, RunID: metaString(info, executor.InfoRunID)})
 		}
-		sw.finish(strconv.FormatFloat(costUSD, 'f', -1, 64), finish, usage, req.IncludeUsage())
+		sw.finish(strconv.FormatFloat(costUSD, 'f', -1, 64), toolCalls(ch.ToolCalls, true), finish, usage, req.IncludeUsage())
 	case req.Stream:
-		writeStream(w, id, created, model, ch.Content, finish, usage, req.IncludeUsage())
+		writeStream(w, id, created, model, ch.Content, toolCalls(ch.ToolCalls, true), finish, usage, req.IncludeUsage())
 	default:
-		content := ch.Content
-		out := appendCompletion(make([]byte, 0, 256+len(content)), &ChatResponse{ID: id, Object: "chat.completion", Created: created,
-			Model: model, Choices: []ChatChoice{{Message: &AssistantDelta{Role: "assistant", Content: &content}, FinishReason: &finish}},
-			Usage: usage})
+		msg := &AssistantDelta{Role: "assistant", ToolCalls: toolCalls(ch.ToolCalls, false)}
+		if content := ch.Content; content != "" || len(msg.ToolCalls) == 0 {
+			msg.Content = &content
+		}
+		out := appendCompletion(make([]byte, 0, 256+len(ch.Content)), &ChatResponse{ID: id, Object: "chat.completion", Created: created,
+			Model: model, Choices: []ChatChoice{{Message: msg, FinishReason: &finish}}, Usage: usage})
 		h.Set("Content-Type", "application/json")
 		h.Set("Content-Length", strconv.Itoa(len(out)+1))
 		w.WriteHeader(http.StatusOK)
@@ -188,8 +195,9 @@ func (s *Server) chatError(w http.ResponseWriter, r *http.Request, route string,
 }
 
 // writeStream sends an answer as OpenAI server-sent events: the role, the
-// content, the finish reason, the usage when asked, then [DONE].
-func writeStream(w http.ResponseWriter, id string, created int64, model, content, finish string, usage *Usage, includeUsage bool) {
+// content, the tool calls, the finish reason, the usage when asked, then
+// [DONE].
+func writeStream(w http.ResponseWriter, id string, created int64, model, content string, calls []ToolCall, finish string, usage *Usage, includeUsage bool) {
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")
@@ -210,6 +218,9 @@ func writeStream(w http.ResponseWriter, id string, created int64, model, content
 	send(ChatChunk{Choices: []ChatChoice{{Delta: &AssistantDelta{Role: "assistant", Content: &empty}}}})
 	if content != "" {
 		send(ChatChunk{Choices: []ChatChoice{{Delta: &AssistantDelta{Content: &content}}}})
+	}
+	if len(calls) > 0 {
+		send(ChatChunk{Choices: []ChatChoice{{Delta: &AssistantDelta{ToolCalls: calls}}}})
 	}
 	send(ChatChunk{Choices: []ChatChoice{{Delta: &AssistantDelta{}, FinishReason: &finish}}})
 	if includeUsage {
@@ -262,9 +273,12 @@ func (sw *sseWriter) content(_ context.Context, chunk []byte) error {
 	return sw.werr
 }
 
-// finish sends the finish reason, the usage when asked, [DONE] and the
-// cost trailer.
-func (sw *sseWriter) finish(costUSD, reason string, usage *Usage, includeUsage bool) {
+// finish sends the tool calls (each whole, in one delta), the finish
+// reason, the usage when asked, [DONE] and the cost trailer.
+func (sw *sseWriter) finish(costUSD string, calls []ToolCall, reason string, usage *Usage, includeUsage bool) {
+	if len(calls) > 0 {
+		sw.send(ChatChunk{Choices: []ChatChoice{{Delta: &AssistantDelta{ToolCalls: calls}}}})
+	}
 	sw.send(ChatChunk{Choices: []ChatChoice{{Delta: &AssistantDelta{}, FinishReason: &reason}}})
 	if includeUsage {
 		sw.send(ChatChunk{Choices: []ChatChoice{}, Usage: usage})

@@ -31,10 +31,15 @@
 // [ParseConfig]): [[server.key]] tables, an optional [server] table and
 // [[route]] tables.
 //
+// Tool calling follows OpenAI's chat completions: tools and tool_choice in
+// the request, assistant tool_calls and tool messages in the
+// conversation, message.tool_calls and finish_reason "tool_calls" in the
+// answer; such requests go only to models the catalog lists with tools.
+//
 // Not yet: resuming runs over HTTP, a "cancelled" status in the ledger
 // (a cancelled run stays "running" there with a stop note; the server
-// reports it cancelled while it remembers it); tool calls, images and n > 1 in chat
-// completions.
+// reports it cancelled while it remembers it); images, audio and n > 1 in
+// chat completions; tool calls streamed piece by piece (they come whole).
 //
 // Streaming: a stream request is answered with server-sent events as the
 // upstream sends them (see Server.chat for the headers, the trailer and

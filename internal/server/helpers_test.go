@@ -21,6 +21,7 @@ import (
 
 // A small catalog: for writing, openai/small is cheapest but below 0.9;
 // anthropic/mid is the cheapest at or above 0.9; openai/large is best.
+// The two better ones call tools.
 const testCatalog = `
 [[model]]
 id = "openai/small"
@@ -38,6 +39,7 @@ writing = 0.80
 [[model]]
 id = "anthropic/mid"
 provider = "anthropic"
+tools = true
 token_ratio = 1.2
 input_per_mtok = 1.0
 output_per_mtok = 5.0
@@ -51,6 +53,7 @@ writing = 0.92
 [[model]]
 id = "openai/large"
 provider = "openai"
+tools = true
 tokenizer = "o200k_base"
 input_per_mtok = 2.5
 output_per_mtok = 10.0

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -37,17 +38,40 @@ type ChatRequest struct {
 	ToolChoice json.RawMessage `json:"tool_choice,omitempty"`
 
 	// Filled by DecodeChatRequest.
-	stops []string
+	stops      []string
+	tools      []llms.Tool
+	toolChoice any // "auto", "none", "required" or an llms.ToolChoice
 }
 
 // ChatMessage is one message: content is a string or an array of parts of
-// which only "text" parts are accepted.
+// which only "text" parts are accepted. An assistant message may carry
+// tool_calls (its content is then often null); a tool message answers one
+// of them by tool_call_id.
 type ChatMessage struct {
-	Role    string          `json:"role"`
-	Content json.RawMessage `json:"content"`
-	Name    string          `json:"name,omitempty"`
+	Role       string          `json:"role"`
+	Content    json.RawMessage `json:"content"`
+	Name       string          `json:"name,omitempty"`
+	ToolCalls  []ToolCall      `json:"tool_calls,omitempty"`
+	ToolCallID string          `json:"tool_call_id,omitempty"`
 
 	text string
+}
+
+// ToolCall is a tool call in OpenAI's format: in an assistant message of
+// a request, and in the answer.
+type ToolCall struct {
+	// Index is the call's place in a streamed delta (omitted elsewhere).
+	Index    *int         `json:"index,omitempty"`
+	ID       string       `json:"id"`
+	Type     string       `json:"type"` // "function"
+	Function FunctionCall `json:"function"`
+}
+
+// FunctionCall is a tool call's function: its name and its arguments, a
+// JSON object as a string.
+type FunctionCall struct {
+	Name      string `json:"name"`
+	Arguments string `json:"arguments"`
 }
 
 // Text returns the message's text once decoded.
@@ -126,6 +150,23 @@ func validateChatRequest(r *ChatRequest) (*ChatRequest, error) {
 		if m.Role != "system" && m.Role != "developer" && strings.TrimSpace(t) != "" {
 			hasText = true
 		}
+		if len(m.ToolCalls) > 0 && m.Role != "assistant" {
+			return nil, fmt.Errorf("messages[%d].tool_calls: only an assistant message calls tools", i)
+		}
+		for j, tc := range m.ToolCalls {
+			switch {
+			case tc.ID == "":
+				return nil, fmt.Errorf("messages[%d].tool_calls[%d].id is missing; give the id the model returned", i, j)
+			case tc.Type != "" && tc.Type != "function":
+				return nil, fmt.Errorf("messages[%d].tool_calls[%d].type %q is not supported; use function", i, j, truncate(tc.Type))
+			case tc.Function.Name == "":
+				return nil, fmt.Errorf("messages[%d].tool_calls[%d].function.name is missing", i, j)
+			}
+			hasText = true
+		}
+		if m.Role == "tool" && m.ToolCallID == "" {
+			return nil, fmt.Errorf("messages[%d].tool_call_id is missing; a tool message answers the assistant's tool call with that id", i)
+		}
 	}
 	if !hasText {
 		return nil, errors.New("messages hold no user text; add a user message with non-empty content")
@@ -142,8 +183,11 @@ func validateChatRequest(r *ChatRequest) (*ChatRequest, error) {
 	if r.N != nil && *r.N != 1 {
 		return nil, fmt.Errorf("field n is %d; the gateway returns one choice per request, leave n out or set it to 1", *r.N)
 	}
-	if isSet(r.Tools) || isSet(r.Functions) || isSet(r.ToolChoice) {
-		return nil, errors.New("fields tools, functions and tool_choice are not supported yet; the gateway routes text prompts only")
+	if isSet(r.Functions) {
+		return nil, errors.New("field functions is deprecated and not supported; send the functions as tools: [{\"type\": \"function\", \"function\": {...}}]")
+	}
+	if err := r.decodeTools(); err != nil {
+		return nil, err
 	}
 	if rf := r.ResponseFormat; rf != nil {
 		switch rf.Type {
@@ -168,6 +212,89 @@ func validateChatRequest(r *ChatRequest) (*ChatRequest, error) {
 		}
 	}
 	return r, nil
+}
+
+// toolNameOK reports whether name is a valid function name: 1 to 64
+// letters, digits, underscores and dashes (OpenAI's rule).
+func toolNameOK(name string) bool {
+	if name == "" || len(name) > 64 {
+		return false
+	}
+	for _, c := range name {
+		if !(c == '_' || c == '-' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) {
+			return false
+		}
+	}
+	return true
+}
+
+// decodeTools reads tools and tool_choice into r.tools and r.toolChoice.
+func (r *ChatRequest) decodeTools() error {
+	if isSet(r.Tools) {
+		var tools []struct {
+			Type     string `json:"type"`
+			Function *struct {
+				Name        string          `json:"name"`
+				Description string          `json:"description"`
+				Parameters  json.RawMessage `json:"parameters"`
+				Strict      bool            `json:"strict"`
+			} `json:"function"`
+		}
+		if err := json.Unmarshal(r.Tools, &tools); err != nil {
+			return errors.New(`field tools must be an array of {"type": "function", "function": {"name": ..., "description": ..., "parameters": {JSON schema}}}`)
+		}
+		seen := map[string]bool{}
+		for i, t := range tools {
+			switch {
+			case t.Type != "function":
+				return fmt.Errorf("tools[%d].type %q is not supported; use function", i, truncate(t.Type))
+			case t.Function == nil:
+				return fmt.Errorf("tools[%d].function is missing", i)
+			case !toolNameOK(t.Function.Name):
+				return fmt.Errorf("tools[%d].function.name %q is not 1 to 64 letters, digits, _ or -", i, truncate(t.Function.Name))
+			case seen[t.Function.Name]:
+				return fmt.Errorf("tools[%d].function.name %q is given twice", i, t.Function.Name)
+			}
+			seen[t.Function.Name] = true
+			def := &llms.FunctionDefinition{Name: t.Function.Name, Description: t.Function.Description, Strict: t.Function.Strict}
+			if isSet(t.Function.Parameters) {
+				if p := bytes.TrimSpace(t.Function.Parameters); p[0] != '{' {
+					return fmt.Errorf("tools[%d].function.parameters must be a JSON schema object", i)
+				}
+				def.Parameters = t.Function.Parameters
+			}
+			r.tools = append(r.tools, llms.Tool{Type: "function", Function: def})
+		}
+	}
+	if !isSet(r.ToolChoice) {
+		return nil
+	}
+	if len(r.tools) == 0 {
+		return errors.New("field tool_choice is set but tools is empty; send tools, or leave tool_choice out")
+	}
+	var mode string
+	if json.Unmarshal(r.ToolChoice, &mode) == nil {
+		switch mode {
+		case "auto", "none", "required":
+			r.toolChoice = mode
+			return nil
+		}
+		return fmt.Errorf("tool_choice %q is not supported; use auto, none, required or {\"type\": \"function\", \"function\": {\"name\": ...}}", truncate(mode))
+	}
+	var one struct {
+		Type     string `json:"type"`
+		Function struct {
+			Name string `json:"name"`
+		} `json:"function"`
+	}
+	if json.Unmarshal(r.ToolChoice, &one) != nil || one.Type != "function" {
+		return errors.New(`tool_choice must be auto, none, required or {"type": "function", "function": {"name": ...}}`)
+	}
+	if !slices.ContainsFunc(r.tools, func(t llms.Tool) bool { return t.Function.Name == one.Function.Name }) {
+		return fmt.Errorf("tool_choice names function %q, which is not among tools", truncate(one.Function.Name))
+	}
+	r.toolChoice = llms.ToolChoice{Type: "function", Function: &llms.FunctionReference{Name: one.Function.Name}}
+	return nil
 }
 
 func isSet(raw json.RawMessage) bool {
@@ -223,9 +350,12 @@ func contentText(raw json.RawMessage) (string, error) {
 	return "", errors.New("must be a string or an array of {\"type\": \"text\", \"text\": ...} parts")
 }
 
-// messages converts the request's messages for the router.
+// messages converts the request's messages for the router: an
+// assistant's tool calls as llms.ToolCall parts, a tool message as the
+// llms.ToolCallResponse to its call (named after it).
 func (r *ChatRequest) messages() []llms.MessageContent {
 	out := make([]llms.MessageContent, 0, len(r.Messages))
+	var names map[string]string // tool call id -> function name
 	for _, m := range r.Messages {
 		var role llms.ChatMessageType
 		switch m.Role {
@@ -238,7 +368,31 @@ func (r *ChatRequest) messages() []llms.MessageContent {
 		default:
 			role = llms.ChatMessageTypeHuman
 		}
-		out = append(out, llms.TextParts(role, m.text))
+		switch {
+		case len(m.ToolCalls) > 0:
+			mc := llms.MessageContent{Role: role}
+			if m.text != "" {
+				mc.Parts = append(mc.Parts, llms.TextContent{Text: m.text})
+			}
+			if names == nil {
+				names = map[string]string{}
+			}
+			for _, tc := range m.ToolCalls {
+				names[tc.ID] = tc.Function.Name
+				mc.Parts = append(mc.Parts, llms.ToolCall{ID: tc.ID, Type: "function",
+					FunctionCall: &llms.FunctionCall{Name: tc.Function.Name, Arguments: tc.Function.Arguments}})
+			}
+			out = append(out, mc)
+		case m.Role == "tool":
+			name := names[m.ToolCallID]
+			if name == "" {
+				name = m.Name
+			}
+			out = append(out, llms.MessageContent{Role: role,
+				Parts: []llms.ContentPart{llms.ToolCallResponse{ToolCallID: m.ToolCallID, Name: name, Content: m.text}}})
+		default:
+			out = append(out, llms.TextParts(role, m.text))
+		}
 	}
 	return out
 }
@@ -261,6 +415,12 @@ func (r *ChatRequest) callOptions() []llms.CallOption {
 	if r.ResponseFormat != nil && r.ResponseFormat.Type == "json_object" {
 		opts = append(opts, llms.WithJSONMode())
 	}
+	if len(r.tools) > 0 {
+		opts = append(opts, llms.WithTools(r.tools))
+	}
+	if r.toolChoice != nil {
+		opts = append(opts, llms.WithToolChoice(r.toolChoice))
+	}
 	return opts
 }
 
@@ -279,7 +439,7 @@ type ChatResponse struct {
 // answer as the gateway makes one: one choice with a message and a finish
 // reason. Any other response is marshalled by encoding/json.
 func appendCompletion(dst []byte, r *ChatResponse) []byte {
-	if len(r.Choices) != 1 || r.Choices[0].Message == nil || r.Choices[0].Delta != nil {
+	if len(r.Choices) != 1 || r.Choices[0].Message == nil || r.Choices[0].Delta != nil || len(r.Choices[0].Message.ToolCalls) > 0 {
 		b, _ := json.Marshal(r)
 		return append(dst, b...)
 	}
@@ -391,8 +551,9 @@ type ChatChoice struct {
 
 // AssistantDelta is a message (completion) or a delta (chunk).
 type AssistantDelta struct {
-	Role    string  `json:"role,omitempty"`
-	Content *string `json:"content,omitempty"`
+	Role      string     `json:"role,omitempty"`
+	Content   *string    `json:"content,omitempty"`
+	ToolCalls []ToolCall `json:"tool_calls,omitempty"`
 }
 
 // Usage is OpenAI's usage block.
@@ -432,6 +593,28 @@ func finishReason(s string) string {
 		return "length"
 	case "content_filter", "safety":
 		return "content_filter"
+	case "tool_calls", "tool_use":
+		return "tool_calls"
 	}
 	return "stop"
+}
+
+// toolCalls converts the model's tool calls to OpenAI's format; indexed
+// numbers each call's place, as a streamed delta does.
+func toolCalls(calls []llms.ToolCall, indexed bool) []ToolCall {
+	if len(calls) == 0 {
+		return nil
+	}
+	out := make([]ToolCall, 0, len(calls))
+	for i, c := range calls {
+		tc := ToolCall{ID: c.ID, Type: "function"}
+		if c.FunctionCall != nil {
+			tc.Function = FunctionCall{Name: c.FunctionCall.Name, Arguments: c.FunctionCall.Arguments}
+		}
+		if indexed {
+			tc.Index = &i
+		}
+		out = append(out, tc)
+	}
+	return out
 }

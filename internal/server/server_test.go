@@ -395,7 +395,15 @@ func TestMalformedRequests(t *testing.T) {
 		{"system only", `{"model": "cheap-chat", "messages": [{"role": "system", "content": "x"}]}`, 400, "no user text"},
 		{"wrong type", `{"model": "cheap-chat", "messages": ` + user + `, "max_tokens": "many"}`, 400, "field max_tokens"},
 		{"n > 1", `{"model": "cheap-chat", "messages": ` + user + `, "n": 3}`, 400, "field n is 3"},
-		{"tools", `{"model": "cheap-chat", "messages": ` + user + `, "tools": [{"type": "function"}]}`, 400, "tools"},
+		{"tool without function", `{"model": "cheap-chat", "messages": ` + user + `, "tools": [{"type": "function"}]}`, 400, "tools[0].function is missing"},
+		{"tool bad name", `{"model": "cheap-chat", "messages": ` + user + `, "tools": [{"type": "function", "function": {"name": "a b"}}]}`, 400, `tools[0].function.name "a b" is not 1 to 64`},
+		{"tool twice", `{"model": "cheap-chat", "messages": ` + user + `, "tools": [{"type": "function", "function": {"name": "f"}}, {"type": "function", "function": {"name": "f"}}]}`, 400, `"f" is given twice`},
+		{"tool params", `{"model": "cheap-chat", "messages": ` + user + `, "tools": [{"type": "function", "function": {"name": "f", "parameters": [1]}}]}`, 400, "parameters must be a JSON schema object"},
+		{"tool choice alone", `{"model": "cheap-chat", "messages": ` + user + `, "tool_choice": "auto"}`, 400, "tool_choice is set but tools is empty"},
+		{"tool choice unknown", `{"model": "cheap-chat", "messages": ` + user + `, "tools": [{"type": "function", "function": {"name": "f"}}], "tool_choice": {"type": "function", "function": {"name": "g"}}}`, 400, `names function "g", which is not among tools`},
+		{"functions", `{"model": "cheap-chat", "messages": ` + user + `, "functions": [{"name": "f"}]}`, 400, "deprecated"},
+		{"tool message without id", `{"model": "cheap-chat", "messages": [{"role": "user", "content": "hi"}, {"role": "tool", "content": "x"}]}`, 400, "messages[1].tool_call_id is missing"},
+		{"tool call without id", `{"model": "cheap-chat", "messages": [{"role": "assistant", "tool_calls": [{"type": "function", "function": {"name": "f", "arguments": "{}"}}]}]}`, 400, "messages[0].tool_calls[0].id is missing"},
 		{"temperature", `{"model": "cheap-chat", "messages": ` + user + `, "temperature": 7}`, 400, "temperature"},
 		{"too large", `{"model": "cheap-chat", "messages": [{"role": "user", "content": "` + strings.Repeat("a", DefaultMaxBodyBytes) + `"}]}`, 413, "larger than 1048576 bytes"},
 	} {
@@ -625,6 +633,7 @@ func FuzzDecodeChatRequest(f *testing.F) {
 		`{"model": "m", "messages": [{"role": "user", "content": [{"type": "text", "text": "a"}]}], "stop": ["x"], "stream": true, "stream_options": {"include_usage": true}}`,
 		`{"model": "m", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 0}`,
 		`{"model": "m", "messages": [{"role": "assistant", "content": null}], "stop": 5}`,
+		`{"model": "m", "messages": [{"role": "user", "content": "w?"}, {"role": "assistant", "content": null, "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]}, {"role": "tool", "tool_call_id": "c1", "content": "18"}], "tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}], "tool_choice": {"type": "function", "function": {"name": "f"}}}`,
 		`[]`, `{`, ``, `null`,
 	} {
 		f.Add([]byte(s))

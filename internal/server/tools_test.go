@@ -1,0 +1,134 @@
+package server
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/costwise/costwise/executor/provider/providertest"
+)
+
+const weatherTools = `[{"type": "function", "function": {"name": "get_weather", "description": "Weather in a city.",
+	"parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}]`
+
+// TestChatTools: tools through the gateway, as OpenAI clients send them:
+// the model's tool calls come back in message.tool_calls with
+// finish_reason "tool_calls" (plain and streamed), the next turn's tool
+// result reaches the upstream as a tool message, models the catalog does
+// not list with tool calling are not picked, and the cost is the
+// upstream's usage at the catalog price.
+func TestChatTools(t *testing.T) {
+	call := providertest.ToolCall{ID: "call_9", Name: "get_weather", Arguments: `{"city":"Rome"}`}
+	script := func() providertest.Script {
+		return providertest.Script{"large": {{ToolCalls: []providertest.ToolCall{call}}}, "mid": {{ToolCalls: []providertest.ToolCall{call}}}}
+	}
+	e := newEnv(t, script(), script(), serverTOML, nil)
+	ts := httptest.NewServer(e.srv.Handler())
+	defer ts.Close()
+	ask := `[{"role": "user", "content": "Weather in Rome?"}]`
+
+	for _, tc := range []struct {
+		model, wantModel string
+		srv              *providertest.Server
+	}{
+		{"cheap-chat", "anthropic/mid", e.an},
+		{"openai/large", "openai/large", e.oa},
+	} {
+		t.Run(tc.model, func(t *testing.T) {
+			resp, body := post(t, ts.URL+"/v1/chat/completions", clientKeyA,
+				fmt.Sprintf(`{"model": %q, "messages": %s, "tools": %s, "tool_choice": "auto"}`, tc.model, ask, weatherTools))
+			require.Equal(t, http.StatusOK, resp.StatusCode, string(body))
+			assert.Equal(t, tc.wantModel, resp.Header.Get("x-costwise-model"))
+			var raw map[string]any
+			require.NoError(t, json.Unmarshal(body, &raw))
+			msg := raw["choices"].([]any)[0].(map[string]any)["message"].(map[string]any)
+			assert.Nil(t, msg["content"], "content is null when the model only calls tools")
+			var cr ChatResponse
+			require.NoError(t, json.Unmarshal(body, &cr))
+			ch := cr.Choices[0]
+			assert.Equal(t, "tool_calls", *ch.FinishReason)
+			require.Len(t, ch.Message.ToolCalls, 1)
+			got := ch.Message.ToolCalls[0]
+			assert.Nil(t, got.Index)
+			assert.Equal(t, "call_9", got.ID)
+			assert.Equal(t, "function", got.Type)
+			assert.Equal(t, "get_weather", got.Function.Name)
+			assert.JSONEq(t, `{"city":"Rome"}`, got.Function.Arguments)
+			calls := tc.srv.Calls()
+			last := calls[len(calls)-1]
+			assert.Equal(t, []string{"get_weather"}, last.Tools)
+			want := e.price(t, tc.wantModel, last.Usage)
+			assert.InDelta(t, float64(want.NanoUSD())/1e9, costHeader(t, resp.Header), 1e-12)
+
+			// The next turn: the assistant's call and the tool's result.
+			_, upstreamModel, _ := strings.Cut(tc.wantModel, "/")
+			tc.srv.Push(upstreamModel, providertest.Reply{Text: "21C and sunny."})
+			next := fmt.Sprintf(`{"model": %q, "tools": %s, "messages": [{"role": "user", "content": "Weather in Rome?"},
+				{"role": "assistant", "content": null, "tool_calls": [{"id": "call_9", "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\":\"Rome\"}"}}]},
+				{"role": "tool", "tool_call_id": "call_9", "content": "21C, sunny"}]}`, tc.model, weatherTools)
+			resp, body = post(t, ts.URL+"/v1/chat/completions", clientKeyA, next)
+			require.Equal(t, http.StatusOK, resp.StatusCode, string(body))
+			require.NoError(t, json.Unmarshal(body, &cr))
+			assert.Equal(t, "21C and sunny.", *cr.Choices[0].Message.Content)
+			assert.Equal(t, "stop", *cr.Choices[0].FinishReason)
+			calls = tc.srv.Calls()
+			msgs := calls[len(calls)-1].Messages
+			require.Len(t, msgs, 3)
+			require.Len(t, msgs[1].ToolCalls, 1)
+			assert.Regexp(t, `^call_9 get_weather \{"city": ?"Rome"\}$`, msgs[1].ToolCalls[0])
+			assert.Equal(t, "tool", msgs[2].Role)
+			assert.Equal(t, "call_9", msgs[2].ToolCallID)
+			assert.Equal(t, "21C, sunny", msgs[2].Text)
+		})
+	}
+
+	t.Run("streamed", func(t *testing.T) {
+		n := len(e.oa.Calls())
+		e.oa.Push("large", providertest.Reply{ToolCalls: []providertest.ToolCall{call}})
+		resp, body := post(t, ts.URL+"/v1/chat/completions", clientKeyA,
+			fmt.Sprintf(`{"model": "openai/large", "stream": true, "stream_options": {"include_usage": true}, "messages": %s, "tools": %s}`, ask, weatherTools))
+		require.Equal(t, http.StatusOK, resp.StatusCode, string(body))
+		var deltas []ToolCall
+		var finish string
+		sc := bufio.NewScanner(bytes.NewReader(body))
+		for sc.Scan() {
+			line, ok := strings.CutPrefix(sc.Text(), "data: ")
+			if !ok || line == "[DONE]" {
+				continue
+			}
+			var c ChatChunk
+			require.NoError(t, json.Unmarshal([]byte(line), &c), line)
+			for _, ch := range c.Choices {
+				deltas = append(deltas, ch.Delta.ToolCalls...)
+				if ch.FinishReason != nil {
+					finish = *ch.FinishReason
+				}
+			}
+		}
+		assert.True(t, strings.HasSuffix(string(body), "data: [DONE]\n\n"))
+		assert.Equal(t, "tool_calls", finish)
+		require.Len(t, deltas, 1)
+		require.NotNil(t, deltas[0].Index)
+		assert.Equal(t, 0, *deltas[0].Index)
+		assert.Equal(t, "call_9", deltas[0].ID)
+		assert.Equal(t, "get_weather", deltas[0].Function.Name)
+		calls := e.oa.Calls()
+		require.Len(t, calls, n+1)
+		assert.False(t, calls[n].Stream, "with tools the upstream is asked for the whole answer")
+	})
+
+	t.Run("a pinned model without tool calling", func(t *testing.T) {
+		resp, body := post(t, ts.URL+"/v1/chat/completions", clientKeyA,
+			fmt.Sprintf(`{"model": "openai/small", "messages": %s, "tools": %s}`, ask, weatherTools))
+		assert.Equal(t, http.StatusBadRequest, resp.StatusCode)
+		assert.Contains(t, apiError(t, body).Message, "the catalog does not list tool calling for this model")
+	})
+}
