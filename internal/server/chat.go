@@ -148,7 +148,7 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request, k *Key) {
 	case req.Stream:
 		writeStream(w, id, created, model, ch.Content, toolCalls(ch.ToolCalls, true), finish, usage, req.IncludeUsage())
 	default:
-		msg := &AssistantDelta{Role: "assistant", ToolCalls: toolCalls(ch.ToolCalls, false)}
+		msg := &AssistantMessage{Role: "assistant", ToolCalls: toolCalls(ch.ToolCalls, false)}
 		if content := ch.Content; content != "" || len(msg.ToolCalls) == 0 {
 			msg.Content = &content
 		}

@@ -454,17 +454,13 @@ func appendCompletion(dst []byte, r *ChatResponse) []byte {
 	dst = appendJSONString(dst, r.Model)
 	dst = append(dst, `,"choices":[{"index":`...)
 	dst = strconv.AppendInt(dst, int64(c.Index), 10)
-	dst = append(dst, `,"message":{`...)
 	m := c.Message
-	sep := ""
-	if m.Role != "" {
-		dst = append(dst, `"role":`...)
-		dst = appendJSONString(dst, m.Role)
-		sep = ","
-	}
-	if m.Content != nil {
-		dst = append(dst, sep...)
-		dst = append(dst, `"content":`...)
+	dst = append(dst, `,"message":{"role":`...)
+	dst = appendJSONString(dst, m.Role)
+	dst = append(dst, `,"content":`...)
+	if m.Content == nil {
+		dst = append(dst, "null"...)
+	} else {
 		dst = appendJSONString(dst, *m.Content)
 	}
 	dst = append(dst, `},"finish_reason":`...)
@@ -541,15 +537,24 @@ func appendJSONString(dst []byte, s string) []byte {
 	return append(dst, '"')
 }
 
-// ChatChoice is one choice of a completion or a chunk.
+// ChatChoice is one choice of a completion (Message) or a chunk (Delta).
 type ChatChoice struct {
-	Index        int             `json:"index"`
-	Message      *AssistantDelta `json:"message,omitempty"`
-	Delta        *AssistantDelta `json:"delta,omitempty"`
-	FinishReason *string         `json:"finish_reason"`
+	Index        int               `json:"index"`
+	Message      *AssistantMessage `json:"message,omitempty"`
+	Delta        *AssistantDelta   `json:"delta,omitempty"`
+	FinishReason *string           `json:"finish_reason"`
 }
 
-// AssistantDelta is a message (completion) or a delta (chunk).
+// AssistantMessage is a completion's message, as OpenAI writes it: the
+// role and the content always, the content null when the model only
+// called tools.
+type AssistantMessage struct {
+	Role      string     `json:"role"`
+	Content   *string    `json:"content"`
+	ToolCalls []ToolCall `json:"tool_calls,omitempty"`
+}
+
+// AssistantDelta is a chunk's delta.
 type AssistantDelta struct {
 	Role      string     `json:"role,omitempty"`
 	Content   *string    `json:"content,omitempty"`

@@ -17,7 +17,7 @@ func completionJSON(t testing.TB, r *ChatResponse) string {
 
 func answer(id, model, content, finish string, usage *Usage) *ChatResponse {
 	return &ChatResponse{ID: id, Object: "chat.completion", Created: 1764216720, Model: model,
-		Choices: []ChatChoice{{Message: &AssistantDelta{Role: "assistant", Content: &content}, FinishReason: &finish}}, Usage: usage}
+		Choices: []ChatChoice{{Message: &AssistantMessage{Role: "assistant", Content: &content}, FinishReason: &finish}}, Usage: usage}
 }
 
 var encodeCorpus = []string{

@@ -81,6 +81,23 @@ func TestSDKClients(t *testing.T) {
 		providertest.Script{"large": {{Text: answer, Usage: &usage}}, "small": {{Text: "wrong model"}}},
 		providertest.Script{}, sdkServerTOML, nil)
 	want := e.price(t, "openai/large", usage)
+	// Requests that offer tools get a call of get_weather for the city
+	// the user named, then a text answer to the tool's result.
+	const toolAnswer = "It is 21C and sunny in Rome."
+	toolUsage := catalog.Usage{InputTokens: 90, OutputTokens: 15}
+	wantTool := e.price(t, "openai/large", toolUsage)
+	e.oa.Respond(func(c providertest.Call) (providertest.Reply, bool) {
+		switch {
+		case len(c.Tools) == 0 || len(c.Messages) == 0:
+			return providertest.Reply{}, false
+		case c.Messages[len(c.Messages)-1].Role == "tool":
+			return providertest.Reply{Text: toolAnswer, Usage: &toolUsage}, true
+		case strings.Contains(c.Prompt, "Rome"):
+			return providertest.Reply{ToolCalls: []providertest.ToolCall{{ID: fmt.Sprintf("call_%d", len(e.oa.Calls())), Name: "get_weather",
+				Arguments: `{"city":"Rome"}`}}, Usage: &toolUsage}, true
+		}
+		return providertest.Reply{}, false
+	})
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -121,6 +138,7 @@ func TestSDKClients(t *testing.T) {
 		"SDK_EXPECT_PROMPT_TOKENS=40",
 		"SDK_EXPECT_COMPLETION_TOKENS=7",
 		"SDK_EXPECT_COST_USD="+strconv.FormatFloat(float64(want.NanoUSD())/1e9, 'g', -1, 64),
+		"SDK_EXPECT_TOOL_ANSWER="+toolAnswer,
 		"NO_COLOR=1",
 	)
 	out, err := cmd.CombinedOutput()
@@ -137,23 +155,36 @@ func TestSDKClients(t *testing.T) {
 	require.NotContains(t, string(out), "# pass 0", "node ran no tests")
 
 	// Five SDK calls succeed (openai: plain, stream with usage, stream
-	// without; AI SDK: generateText, streamText); the error paths never
-	// reach the upstream. Each success went to openai/large with the
-	// provider's key and is in the ledger at the catalog price.
+	// without; AI SDK: generateText, streamText), and five with tools
+	// (openai: a call and the answer to its result, a streamed call; AI
+	// SDK: a call and the answer to its result); the error paths never
+	// reach the upstream. Each went to openai/large with the provider's
+	// key and is in the ledger at the catalog price.
 	calls := e.oa.Calls()
-	require.Len(t, calls, 5, "upstream calls")
+	var plain, withTools int
 	for _, c := range calls {
 		assert.Equal(t, "large", c.Model)
 		assert.Equal(t, oaKey, c.Key, "the provider's key, not the client's, goes upstream")
+		if len(c.Tools) > 0 {
+			withTools++
+			assert.Equal(t, []string{"get_weather"}, c.Tools)
+			assert.False(t, c.Stream, "a request with tools is not streamed from the upstream")
+			continue
+		}
+		plain++
 		assert.Equal(t, "Be brief.", c.System)
 		assert.Equal(t, "Write a haiku about autumn.", c.Prompt)
 	}
+	assert.Equal(t, 5, plain, "upstream calls without tools")
+	assert.Equal(t, 5, withTools, "upstream calls with tools")
 	assert.Empty(t, e.an.Calls())
 	runs, err := e.l.Runs(0)
 	require.NoError(t, err)
-	require.Len(t, runs, 5, "ledger runs")
+	require.Len(t, runs, 10, "ledger runs")
+	spent := map[int64]int{}
 	for _, r := range runs {
 		assert.Equal(t, "router:sdk-chat", r.WorkflowName)
-		assert.Equal(t, want.NanoUSD(), r.SpentNano)
+		spent[r.SpentNano]++
 	}
+	assert.Equal(t, map[int64]int{want.NanoUSD(): 5, wantTool.NanoUSD(): 5}, spent)
 }

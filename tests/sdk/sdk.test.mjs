@@ -11,6 +11,11 @@
 //   SDK_EXPECT_TEXT      the answer the upstream gives (optional)
 //   SDK_EXPECT_PROMPT_TOKENS, SDK_EXPECT_COMPLETION_TOKENS  usage the upstream reports (optional)
 //   SDK_EXPECT_COST_USD  the x-costwise-cost-usd header value (optional)
+//   SDK_EXPECT_TOOL_ANSWER  the answer the upstream gives to a tool's result (optional)
+//
+// The tool tests offer one tool, get_weather(city), ask for Rome's weather
+// and expect a call with {"city": "Rome"}; an upstream (or model) that
+// answers otherwise fails them.
 //
 // Without the optional variables the checks are structural (non-empty
 // answer, consistent usage, a positive cost), so the file can also be run
@@ -22,7 +27,7 @@ import { test } from "node:test";
 
 import OpenAI from "openai";
 import { createOpenAI } from "@ai-sdk/openai";
-import { APICallError, generateText, streamText } from "ai";
+import { APICallError, generateText, jsonSchema, stepCountIs, streamText, tool } from "ai";
 
 function required(name) {
   const v = process.env[name];
@@ -40,6 +45,7 @@ const expectText = process.env.SDK_EXPECT_TEXT || "";
 const expectPrompt = process.env.SDK_EXPECT_PROMPT_TOKENS ? Number(process.env.SDK_EXPECT_PROMPT_TOKENS) : undefined;
 const expectCompletion = process.env.SDK_EXPECT_COMPLETION_TOKENS ? Number(process.env.SDK_EXPECT_COMPLETION_TOKENS) : undefined;
 const expectCost = process.env.SDK_EXPECT_COST_USD ? Number(process.env.SDK_EXPECT_COST_USD) : undefined;
+const expectToolAnswer = process.env.SDK_EXPECT_TOOL_ANSWER || "";
 
 const messages = [
   { role: "system", content: "Be brief." },
@@ -219,4 +225,84 @@ test("ai-sdk: wrong key is an APICallError with status 401", async () => {
       return true;
     },
   );
+});
+
+// Tool calling, as agents use it.
+const weatherSchema = {
+  type: "object",
+  properties: { city: { type: "string" } },
+  required: ["city"],
+};
+const tools = [{ type: "function", function: { name: "get_weather", description: "Weather in a city.", parameters: weatherSchema } }];
+const askWeather = [{ role: "user", content: "What is the weather in Rome?" }];
+
+function checkWeatherCall(call) {
+  assert.ok(call.id, "the tool call has no id");
+  assert.equal(call.function.name, "get_weather");
+  assert.deepEqual(JSON.parse(call.function.arguments), { city: "Rome" });
+}
+
+test("openai: tool call, then the tool's result", async () => {
+  const first = await client.chat.completions.create({ model, messages: askWeather, tools, tool_choice: "auto" });
+  const choice = first.choices[0];
+  assert.equal(choice.finish_reason, "tool_calls");
+  assert.equal(choice.message.content, null);
+  assert.equal(choice.message.tool_calls.length, 1);
+  assert.equal(choice.message.tool_calls[0].type, "function");
+  checkWeatherCall(choice.message.tool_calls[0]);
+  assert.ok(first.usage.prompt_tokens > 0 && first.usage.completion_tokens > 0, "no usage for the tool call");
+
+  const messages = [...askWeather, choice.message, { role: "tool", tool_call_id: choice.message.tool_calls[0].id, content: "21C, sunny" }];
+  const second = await client.chat.completions.create({ model, messages, tools });
+  assert.equal(second.choices[0].finish_reason, "stop");
+  assert.ok(!second.choices[0].message.tool_calls, "a second tool call");
+  const text = second.choices[0].message.content;
+  assert.ok(text, "no answer to the tool's result");
+  if (expectToolAnswer) assert.equal(text, expectToolAnswer);
+});
+
+test("openai: streamed tool call", async () => {
+  const stream = await client.chat.completions.create({ model, messages: askWeather, tools, stream: true });
+  const calls = [];
+  let finish = null;
+  for await (const chunk of stream) {
+    for (const c of chunk.choices) {
+      for (const d of c.delta?.tool_calls ?? []) {
+        const cur = (calls[d.index] ??= { id: "", function: { name: "", arguments: "" } });
+        if (d.id) cur.id = d.id;
+        cur.function.name += d.function?.name ?? "";
+        cur.function.arguments += d.function?.arguments ?? "";
+      }
+      if (c.finish_reason) finish = c.finish_reason;
+    }
+  }
+  assert.equal(finish, "tool_calls");
+  assert.equal(calls.length, 1);
+  checkWeatherCall(calls[0]);
+});
+
+test("ai-sdk: generateText runs a tool and answers with its result", async () => {
+  const cities = [];
+  const result = await generateText({
+    model: provider.chat(model),
+    prompt: "What is the weather in Rome?",
+    maxRetries: 0,
+    tools: {
+      get_weather: tool({
+        description: "Weather in a city.",
+        inputSchema: jsonSchema(weatherSchema),
+        execute: async ({ city }) => {
+          cities.push(city);
+          return "21C, sunny";
+        },
+      }),
+    },
+    stopWhen: stepCountIs(2),
+  });
+  assert.deepEqual(cities, ["Rome"], "the tool ran once, for Rome");
+  assert.equal(result.steps.length, 2);
+  assert.equal(result.steps[0].finishReason, "tool-calls");
+  assert.equal(result.finishReason, "stop");
+  assert.ok(result.text, "no final answer");
+  if (expectToolAnswer) assert.equal(result.text, expectToolAnswer);
 });

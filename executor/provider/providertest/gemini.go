@@ -125,7 +125,7 @@ func (s *Server) serveGemini(w http.ResponseWriter, r *http.Request) {
 		geminiError(w, http.StatusBadRequest, "", "* GenerateContentRequest.contents: contents is not specified")
 		return
 	}
-	rep, known := s.reply(model)
+	rep, known := s.replyFor(call)
 	call.Reply = rep
 	i := s.record(call)
 	if !known {

@@ -87,7 +87,7 @@ func (s *Server) serveOllama(w http.ResponseWriter, r *http.Request) {
 		ollamaError(w, http.StatusBadRequest, "model is required")
 		return
 	}
-	rep, ok := s.reply(req.Model)
+	rep, ok := s.replyFor(call)
 	call.Reply = rep
 	i := s.record(call)
 	if !ok {

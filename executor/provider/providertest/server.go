@@ -159,12 +159,13 @@ type Server struct {
 	done   chan struct{}
 	once   sync.Once
 
-	mu     sync.Mutex
-	script Script
-	next   map[string]int
-	calls  []Call
-	keys   map[string]bool
-	seq    int
+	mu      sync.Mutex
+	script  Script
+	next    map[string]int
+	calls   []Call
+	keys    map[string]bool
+	seq     int
+	respond func(Call) (Reply, bool)
 }
 
 // NewOpenAIServer starts a fake OpenAI chat completions endpoint
@@ -252,6 +253,30 @@ func (s *Server) setUsage(i int, u catalog.Usage) {
 }
 
 // reply pops the next reply for model; ok is false for an unknown model.
+// Respond makes f choose the reply to each request from what it asked
+// (the Call as recorded so far: model, messages, tools ...): a reply
+// that f gives (ok) is used instead of the script's. For answers that
+// depend on the request rather than on its order, e.g. a tool call when
+// tools are offered and a text answer to the tool's result.
+func (s *Server) Respond(f func(Call) (Reply, bool)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.respond = f
+}
+
+// replyFor is the reply to call: Respond's, else the script's.
+func (s *Server) replyFor(call Call) (Reply, bool) {
+	s.mu.Lock()
+	f := s.respond
+	s.mu.Unlock()
+	if f != nil {
+		if rep, ok := f(call); ok {
+			return rep, true
+		}
+	}
+	return s.reply(call.Model)
+}
+
 func (s *Server) reply(model string) (Reply, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -473,7 +498,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, http.StatusBadRequest, Reply{ErrorMessage: "max_tokens: Field required"})
 		return
 	}
-	rep, ok := s.reply(req.Model)
+	rep, ok := s.replyFor(call)
 	call.Reply = rep
 	i := s.record(call)
 	if !ok {
