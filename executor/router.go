@@ -608,13 +608,14 @@ func (r *Router) prepare(messages []llms.MessageContent, options []llms.CallOpti
 	if err != nil {
 		return nil, err
 	}
-	full := system + "\n" + text // as classified and counted
+	full := system + "\n" + text // as classified
+	counted := full                // as counted: with the tools' definitions
 	if len(co.Tools) > 0 {
 		defs, err := json.Marshal(co.Tools)
 		if err != nil {
 			return nil, fmt.Errorf("router: the tools cannot be encoded: %w", err)
 		}
-		full += "\n" + string(defs)
+		counted += "\n" + string(defs)
 	}
 	task, err := metaString(co.Metadata, MetaTask)
 	if err != nil {
@@ -651,7 +652,7 @@ func (r *Router) prepare(messages []llms.MessageContent, options []llms.CallOpti
 			}
 		}
 	}
-	plan, err := r.rank(rt, task, full, &co)
+	plan, err := r.rank(rt, task, full, counted, &co)
 	if err != nil {
 		return nil, err
 	}
@@ -762,10 +763,11 @@ func flatten(messages []llms.MessageContent) (system string, turns []provider.Tu
 }
 
 // rank prices every catalog model for the call and builds its ladder.
-// full is the system prompt and the text as they are counted: joined by a
-// newline.
-func (r *Router) rank(rt *route, task, full string, co *llms.CallOptions) (*RoutePlan, error) {
-	n200, err := tokens.Count(tokens.O200kBase, full)
+// full is the system prompt and the text joined by a newline, as a
+// classifier reads them; counted is full with the tools' definitions, as
+// the prompt is counted.
+func (r *Router) rank(rt *route, task, full, counted string, co *llms.CallOptions) (*RoutePlan, error) {
+	n200, err := tokens.Count(tokens.O200kBase, counted)
 	if err != nil {
 		return nil, fmt.Errorf("router: counting the prompt: %w", err)
 	}
@@ -784,7 +786,7 @@ func (r *Router) rank(rt *route, task, full string, co *llms.CallOptions) (*Rout
 	var cands []RouteCandidate
 	var weak map[string]RouteCandidate // usable models below min_quality: cascade stages only
 	for _, m := range r.cat.Models() {
-		c, reason, detail := r.admit(rt, m, task, co, full, exact, n200, expected, outCap)
+		c, reason, detail := r.admit(rt, m, task, co, counted, exact, n200, expected, outCap)
 		if reason != "" {
 			plan.Rejected = append(plan.Rejected, RouteRejection{Model: m.ID, Reason: reason, Detail: detail})
 			if reason == "quality" && c.model != nil && len(r.opts.Cascades) > 0 {
@@ -900,7 +902,7 @@ func (r *Router) cascadeFor(rt *route, task string, expected int64, cands []Rout
 }
 
 // admit prices model m for the call, or says why it is not a candidate.
-func (r *Router) admit(rt *route, m *catalog.Model, task string, co *llms.CallOptions, full string,
+func (r *Router) admit(rt *route, m *catalog.Model, task string, co *llms.CallOptions, counted string,
 	exact map[tokens.Encoding]int, n200 int, expected, outCap int64) (RouteCandidate, string, string) {
 	var none RouteCandidate
 	if co.Model != "" && co.Model != m.ID && co.Model != apiName(m) {
@@ -931,7 +933,7 @@ func (r *Router) admit(rt *route, m *catalog.Model, task string, co *llms.CallOp
 		n, ok := exact[enc]
 		if !ok {
 			var err error
-			if n, err = tokens.Count(enc, full); err != nil {
+			if n, err = tokens.Count(enc, counted); err != nil {
 				return none, "tokenizer", err.Error()
 			}
 			exact[enc] = n
