@@ -87,9 +87,12 @@ package planner
 //     latency multipliers, so the bound follows how much latency the prefix
 //     used. The bound is concave in alpha, so the scan climbs from the
 //     scaling that won last time at the same depth and stops at the peak or
-//     as soon as the node is cut; before that, an LP-duality reduced cost
-//     from the node's own bound cuts most hopeless children without any
-//     table lookup. Children are visited in ascending bound;
+//     as soon as the node is cut; while the peak of a depth stays put, the
+//     climb is only tried every few calls (any scaling gives a valid bound).
+//     Before that, an LP-duality reduced cost from the node's own bound
+//     (whose LP value and price of w its parent computed) cuts most
+//     hopeless children without any table lookup, and often without the
+//     release charge, which can only raise it. Children are visited in ascending bound;
 //     a child is cut when its bound reaches the incumbent (or MaxCost),
 //     when success cannot be met even with the best quality left, or when
 //     its finish time plus the fastest remaining tail exceeds MaxLatency.

@@ -37,11 +37,15 @@ type suffixTable struct {
 	hint   int     // answer of the last search, where the next starts
 }
 
-// eval returns the LP minimum of sum r for the suffix under budget.
-func (t *suffixTable) eval(budget float64) float64 {
+// eval returns the LP minimum of sum r for the suffix under budget, the
+// LP's price sigma of w (the slope of the hull segment where the budget
+// falls, 0 when the budget is not binding) and whether that price is known
+// (false when the budget lies beyond the hull: the caller checked
+// feasibility, this is rounding).
+func (t *suffixTable) eval(budget float64) (v, sigma float64, ok bool) {
 	need := t.w0 - budget
 	if need <= 0 {
-		return t.r0
+		return t.r0, 0, true
 	}
 	// Least i with cum[i].w >= need. Consecutive calls come from siblings and
 	// neighbouring search nodes with similar budgets, so the search gallops
@@ -83,34 +87,16 @@ func (t *suffixTable) eval(budget float64) float64 {
 	t.hint = i
 	if i == len(c) {
 		if i == 0 {
-			return t.r0
+			return t.r0, 0, false
 		}
-		return t.r0 + c[i-1].r // rounding: the caller checked feasibility
+		return t.r0 + c[i-1].r, 0, false
 	}
 	pw, pr := 0.0, 0.0
 	if i > 0 {
 		pw, pr = c[i-1].w, c[i-1].r
 	}
-	return t.r0 + pr + (need-pw)*(c[i].r-pr)/(c[i].w-pw)
-}
-
-// evalDual is eval that also returns the LP's price of w (the slope of the
-// segment where the budget falls); ok is false when that price is unknown
-// (budget beyond the hull).
-func (t *suffixTable) evalDual(budget float64) (v, sigma float64, ok bool) {
-	if t.w0-budget <= 0 {
-		return t.r0, 0, true
-	}
-	v = t.eval(budget)
-	c, i := t.cum, t.hint
-	if i >= len(c) {
-		return v, 0, false
-	}
-	pw, pr := 0.0, 0.0
-	if i > 0 {
-		pw, pr = c[i-1].w, c[i-1].r
-	}
-	return v, (c[i].r - pr) / (c[i].w - pw), true
+	sigma = (c[i].r - pr) / (c[i].w - pw)
+	return t.r0 + pr + (need-pw)*sigma, sigma, true
 }
 
 // suffixBound answers eval(d, budget) for every depth.
@@ -119,6 +105,26 @@ type suffixBound struct {
 	next   []int          // next[d]: the first checkpoint >= d
 	preR   []float64      // prefix sums of minimum r
 	preW   []float64      // prefix sums of minimum w
+	// verts[vertAt[d]:vertAt[d+1]] are the vertices of position d's lower
+	// convex hull of (w, r), copied exactly from its candidates (see
+	// minReduced).
+	verts  []point
+	vertAt []int32
+}
+
+// minReduced returns min over the candidates of position d of r + sigma*w
+// for sigma >= 0. A linear function with non-negative slopes in r and w
+// takes its minimum over a point set at a vertex of the lower-left convex
+// hull, so only the hull vertices (usually two or three of the candidates,
+// stored contiguously) are scanned. The vertices hold the candidates' own r
+// and w, so the value is that of a real candidate, computed as
+// (c + alpha*lp) + sigma*w like everywhere else.
+func (sb *suffixBound) minReduced(d int, sigma float64) float64 {
+	m := math.Inf(1)
+	for _, v := range sb.verts[sb.vertAt[d]:sb.vertAt[d+1]] {
+		m = min(m, v.r+sigma*v.w)
+	}
+	return m
 }
 
 // eval returns a lower bound on sum r over positions d..n-1 when their sum
@@ -126,7 +132,8 @@ type suffixBound struct {
 func (sb *suffixBound) eval(d int, budget float64) float64 {
 	e := sb.next[d]
 	between := sb.preR[e] - sb.preR[d]
-	return between + sb.tables[e].eval(budget-(sb.preW[e]-sb.preW[d]))
+	v, _, _ := sb.tables[e].eval(budget - (sb.preW[e] - sb.preW[d]))
+	return between + v
 }
 
 // newSuffixBound builds the tables for r = c + alpha*lp, with at most
@@ -139,12 +146,17 @@ func newSuffixBound(in *instance, alpha float64, maxEntries int) *suffixBound {
 	}
 	n := in.n
 	sb := &suffixBound{tables: make([]*suffixTable, n+1), next: make([]int, n+1),
-		preR: make([]float64, n+1), preW: make([]float64, n+1)}
+		preR: make([]float64, n+1), preW: make([]float64, n+1), vertAt: make([]int32, n+1)}
 	hulls := make([][]edge, n)
 	r0, w0 := make([]float64, n), make([]float64, n)
 	total := 0
 	for d := range in.cands {
-		hulls[d], r0[d], w0[d] = hullEdges(in.cands[d])
+		hull := hullVertices(in.cands[d])
+		for _, v := range hull {
+			sb.verts = append(sb.verts, point{w: v.w, r: v.r})
+		}
+		sb.vertAt[d+1] = int32(len(sb.verts))
+		hulls[d], r0[d], w0[d] = hullEdges(hull)
 		total += len(hulls[d])
 		mr, mw := math.Inf(1), math.Inf(1)
 		for _, c := range in.cands[d] {
@@ -204,10 +216,10 @@ func mergeEdges(dst, a, b []edge) []edge {
 	return append(dst, b[j:]...)
 }
 
-// hullEdges returns the lower convex hull of (w, r) of one node's candidates
-// walked from the least-r point towards less w, as edges of increasing
-// slope, plus the starting point.
-func hullEdges(cs []cand) (edges []edge, r0, w0 float64) {
+// hullVertices returns the lower convex hull of (w, r) of one node's
+// candidates, walked from the least-r point (least w among ties) towards
+// less w, as a list of candidates whose edges have increasing slope.
+func hullVertices(cs []cand) []cand {
 	pts := make([]cand, len(cs))
 	copy(pts, cs)
 	sort.Slice(pts, func(a, b int) bool {
@@ -240,8 +252,14 @@ func hullEdges(cs []cand) (edges []edge, r0, w0 float64) {
 		}
 		hull = append(hull, p)
 	}
+	return hull
+}
+
+// hullEdges turns the hull vertices of hullVertices into edges of
+// increasing slope, plus the starting point.
+func hullEdges(hull []cand) (edges []edge, r0, w0 float64) {
 	for i := 1; i < len(hull); i++ {
 		edges = append(edges, edge{dw: hull[i-1].w - hull[i].w, dr: hull[i].r - hull[i-1].r})
 	}
-	return edges, pts[s].r, pts[s].w
+	return edges, hull[0].r, hull[0].w
 }

@@ -54,8 +54,8 @@ func newInstance(p *Problem) (*instance, error) {
 			return nil, fmt.Errorf("planner: Cands[%d] is empty; every node needs at least one candidate", i)
 		}
 		for j, c := range cs {
-			if err := checkCandidate(c); err != nil {
-				return nil, fmt.Errorf("planner: Cands[%d][%d]: %v", i, j, err)
+			if err := checkCandidate(i, j, c); err != nil {
+				return nil, err
 			}
 		}
 	}
@@ -121,6 +121,7 @@ func capOf(b float64) float64 {
 	return b + Tolerance*math.Max(1, b)
 }
 
+// checkLimits validates the global bounds of p.
 func checkLimits(p *Problem) error {
 	for _, f := range []struct {
 		name string
@@ -136,14 +137,17 @@ func checkLimits(p *Problem) error {
 	return nil
 }
 
-func checkCandidate(c Candidate) error {
+// checkCandidate validates candidate j of node i. The message names the
+// candidate first, so that it starts in lower case like every error string
+// (the field names that follow are the exported, capitalised ones).
+func checkCandidate(i, j int, c Candidate) error {
 	switch {
 	case !(c.Cost >= 0) || math.IsInf(c.Cost, 1):
-		return fmt.Errorf("Cost = %v; must be a finite number >= 0", c.Cost)
+		return fmt.Errorf("planner: Cands[%d][%d]: Cost = %v; must be a finite number >= 0", i, j, c.Cost)
 	case !(c.Latency >= 0) || math.IsInf(c.Latency, 1):
-		return fmt.Errorf("Latency = %v; must be a finite number >= 0", c.Latency)
+		return fmt.Errorf("planner: Cands[%d][%d]: Latency = %v; must be a finite number >= 0", i, j, c.Latency)
 	case !(c.Quality > 0 && c.Quality <= 1):
-		return fmt.Errorf("Quality = %v; must be a probability in (0,1]", c.Quality)
+		return fmt.Errorf("planner: Cands[%d][%d]: Quality = %v; must be a probability in (0,1]", i, j, c.Quality)
 	}
 	return nil
 }
@@ -164,12 +168,10 @@ func checkOrder(n int, order []int, preds [][]int) ([]int, error) {
 		}
 		pos[v] = d
 	}
-	if preds != nil {
-		for v, ps := range preds {
-			for _, u := range ps {
-				if pos[u] > pos[v] {
-					return nil, fmt.Errorf("planner: Order puts node %d before its predecessor %d; Order must be topological", v, u)
-				}
+	for v, ps := range preds {
+		for _, u := range ps {
+			if pos[u] > pos[v] {
+				return nil, fmt.Errorf("planner: Order puts node %d before its predecessor %d; Order must be topological", v, u)
 			}
 		}
 	}

@@ -1,7 +1,5 @@
 package planner
 
-import "math"
-
 // Release-time latency charge of the search bound.
 //
 // Every latency path P with normalised multiplier mu_P is charged in the
@@ -65,7 +63,10 @@ func (in *instance) pathFlows(paths [][]int32, mu []float64) (outflow [][]float6
 }
 
 // releaseCharge returns the increase of phi at the successors of d when d
-// finishes at f (see the comment at the top of this file).
+// finishes at f (see the comment at the top of this file). It is never
+// negative: each term is a multiplier mass (>= 0) times the amount by which
+// a release time rises or a path has to wait (>= 0); the quick check of the
+// search relies on this.
 func (s *searcher) releaseCharge(d int, f float64) float64 {
 	e := 0.0
 	for i, v := range s.in.succs[d] {
@@ -84,7 +85,9 @@ func (s *searcher) release(d int, f float64) {
 	sv := s.saved[d]
 	for i, v := range s.in.succs[d] {
 		sv[2*i], sv[2*i+1] = s.rel[v], s.inTot[v]
-		s.rel[v] = math.Max(s.rel[v], f)
+		if f > s.rel[v] { // times are never NaN: plain max
+			s.rel[v] = f
+		}
 		s.inTot[v] += s.outflow[d][i]
 	}
 }
