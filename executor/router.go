@@ -609,7 +609,7 @@ func (r *Router) prepare(messages []llms.MessageContent, options []llms.CallOpti
 		return nil, err
 	}
 	full := system + "\n" + text // as classified
-	counted := full                // as counted: with the tools' definitions
+	counted := full              // as counted: with the tools' definitions
 	if len(co.Tools) > 0 {
 		defs, err := json.Marshal(co.Tools)
 		if err != nil {
