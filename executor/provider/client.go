@@ -2,6 +2,8 @@ package provider
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -53,8 +55,9 @@ type Request struct {
 	LogProbs    bool
 	TopLogProbs int
 	// Tools are the functions the model may call instead of answering
-	// (OpenAI, Anthropic, Gemini and Ollama tool calling through
-	// langchaingo); ToolChoice is "auto", "none", "required" or an
+	// (OpenAI-protocol, Anthropic and Gemini tool calling through
+	// langchaingo; refused for Ollama, whose langchaingo client drops
+	// them); ToolChoice is "auto", "none", "required" or an
 	// llms.ToolChoice naming one (nil: the provider's default).
 	Tools      []llms.Tool
 	ToolChoice any
@@ -104,6 +107,32 @@ func (t Turn) message() llms.MessageContent {
 			Parts: []llms.ContentPart{llms.ToolCallResponse{ToolCallID: t.ToolCallID, Name: t.ToolName, Content: t.Text}}}
 	}
 	return llms.TextParts(llms.ChatMessageTypeHuman, t.Text)
+}
+
+// nameCalls gives each tool call without an id one (Gemini's calls have
+// none, and OpenAI clients answer a call by its id), and the type
+// "function" when it has none.
+func nameCalls(calls []llms.ToolCall) {
+	for i := range calls {
+		if calls[i].ID == "" {
+			var b [12]byte
+			_, _ = rand.Read(b[:])
+			calls[i].ID = "call_" + hex.EncodeToString(b[:])
+		}
+		if calls[i].Type == "" {
+			calls[i].Type = "function"
+		}
+	}
+}
+
+// hasToolTurns reports whether a conversation holds tool calls or results.
+func hasToolTurns(turns []Turn) bool {
+	for _, t := range turns {
+		if t.Role == TurnTool || len(t.ToolCalls) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // toolsSize is about how many bytes the tools' definitions add to a
@@ -311,6 +340,11 @@ func (cl *client) Call(ctx context.Context, req Request) (Response, error) {
 	}
 	if req.MaxTokens < 0 {
 		return Response{}, cl.fail(req, ErrInvalidRequest, fmt.Errorf("max tokens %d is negative", req.MaxTokens))
+	}
+	if cl.pc.Kind == KindOllama && (len(req.Tools) > 0 || hasToolTurns(req.Turns)) {
+		// langchaingo's Ollama client (v0.1.14) sends neither tools nor
+		// tool messages: the model would answer as if none were offered.
+		return Response{}, cl.fail(req, ErrInvalidRequest, errors.New("tool calling through Ollama is not supported (the langchaingo client drops tools); route tool calls to another provider"))
 	}
 	var reserved float64
 	if cl.tpm != nil {
@@ -542,6 +576,7 @@ func (cl *client) callOnce(ctx context.Context, slot *keySlot, req Request) (Res
 		}
 	}
 	resp.Text = b.String()
+	nameCalls(resp.ToolCalls)
 	if req.Stream && resp.Text == "" {
 		resp.Text = streamed.String()
 	}

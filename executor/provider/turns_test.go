@@ -52,9 +52,11 @@ func TestTurnsCountedLocally(t *testing.T) {
 }
 
 // TestToolsOnTheWire: tools, the tool choice, an assistant turn's tool
-// calls and a tool's result reach OpenAI and Anthropic in their wire
-// formats through the real langchaingo clients, and the model's tool
-// calls come back in Response.ToolCalls.
+// calls and a tool's result reach OpenAI, Anthropic and Gemini in their
+// wire formats through the real langchaingo clients, and the model's tool
+// calls come back in Response.ToolCalls, each with an id (Gemini gives
+// none: the client makes one). Ollama's client would drop the tools: such
+// a request is refused before it is sent.
 func TestToolsOnTheWire(t *testing.T) {
 	weather := llms.Tool{Type: "function", Function: &llms.FunctionDefinition{Name: "get_weather", Description: "Weather in a city.",
 		Parameters: map[string]any{"type": "object", "properties": map[string]any{"city": map[string]any{"type": "string"}},
@@ -65,22 +67,39 @@ func TestToolsOnTheWire(t *testing.T) {
 		{Role: TurnAssistant, ToolCalls: []llms.ToolCall{earlier}},
 		{Role: TurnTool, ToolCallID: "call_1", ToolName: "get_weather", Text: "18C, sunny"},
 	}
-	for _, k := range wireKinds[:2] { // openai, anthropic
+	for _, k := range wireKinds {
 		t.Run(k.name, func(t *testing.T) {
 			srv := k.new(providertest.Script{"m-1": {{ToolCalls: []providertest.ToolCall{{ID: "call_2", Name: "get_weather", Arguments: `{"city":"Rome"}`}}}}})
 			defer srv.Close()
 			cl := newWireClient(t, k, srv)
-			resp, err := cl.Call(context.Background(), Request{Model: "m-1", Turns: turns, Prompt: "(the conversation)", MaxTokens: 64,
-				Tools: []llms.Tool{weather}, ToolChoice: "auto"})
+			req := Request{Model: "m-1", Turns: turns, Prompt: "(the conversation)", MaxTokens: 64, Tools: []llms.Tool{weather}}
+			if k.kind != KindGoogleAI { // langchaingo's Gemini client has no tool choice
+				req.ToolChoice = "auto"
+			}
+			resp, err := cl.Call(context.Background(), req)
+			if k.kind == KindOllama {
+				require.ErrorIs(t, err, ErrInvalidRequest)
+				assert.Contains(t, err.Error(), "tool calling through Ollama is not supported")
+				assert.False(t, MayHaveBilled(err))
+				assert.Empty(t, srv.Calls(), "nothing was sent")
+				return
+			}
 			require.NoError(t, err)
 			require.Len(t, resp.ToolCalls, 1)
 			got := resp.ToolCalls[0]
-			assert.Equal(t, "call_2", got.ID)
+			if k.kind == KindGoogleAI {
+				assert.Regexp(t, `^call_[0-9a-f]{24}$`, got.ID, "an id made for the call")
+			} else {
+				assert.Equal(t, "call_2", got.ID)
+			}
+			assert.Equal(t, "function", got.Type)
 			require.NotNil(t, got.FunctionCall)
 			assert.Equal(t, "get_weather", got.FunctionCall.Name)
 			assert.JSONEq(t, `{"city":"Rome"}`, got.FunctionCall.Arguments)
 			assert.Empty(t, resp.Text)
-			assert.Contains(t, []string{"tool_calls", "tool_use"}, resp.FinishReason)
+			if k.kind != KindGoogleAI { // Gemini says STOP
+				assert.Contains(t, []string{"tool_calls", "tool_use"}, resp.FinishReason)
+			}
 
 			calls := srv.Calls()
 			require.Len(t, calls, 1)
@@ -90,9 +109,15 @@ func TestToolsOnTheWire(t *testing.T) {
 			assert.Equal(t, providertest.Message{Role: "user", Text: "Weather in Paris and Rome?"}, c.Messages[0])
 			assert.Equal(t, "assistant", c.Messages[1].Role)
 			require.Len(t, c.Messages[1].ToolCalls, 1)
-			assert.Regexp(t, `^call_1 get_weather \{"city": ?"Paris"\}$`, c.Messages[1].ToolCalls[0])
+			id := "call_1"
+			if k.kind == KindGoogleAI { // a function response names the function
+				id = "get_weather"
+				assert.Regexp(t, `^ get_weather \{"city": ?"Paris"\}$`, c.Messages[1].ToolCalls[0])
+			} else {
+				assert.Regexp(t, `^call_1 get_weather \{"city": ?"Paris"\}$`, c.Messages[1].ToolCalls[0])
+			}
 			assert.Equal(t, "tool", c.Messages[2].Role)
-			assert.Equal(t, "call_1", c.Messages[2].ToolCallID)
+			assert.Equal(t, id, c.Messages[2].ToolCallID)
 			assert.Equal(t, "18C, sunny", c.Messages[2].Text)
 		})
 	}

@@ -44,8 +44,44 @@ func NewGeminiServer(script Script) *Server {
 type geminiContent struct {
 	Role  string `json:"role"`
 	Parts []struct {
-		Text string `json:"text"`
+		Text         string `json:"text"`
+		FunctionCall *struct {
+			Name string          `json:"name"`
+			Args json.RawMessage `json:"args"`
+		} `json:"functionCall"`
+		FunctionResponse *struct {
+			Name     string          `json:"name"`
+			Response json.RawMessage `json:"response"`
+		} `json:"functionResponse"`
 	} `json:"parts"`
+}
+
+// messages reads a content as Messages: its text and function calls (as
+// " name args": Gemini's calls have no id), and each function response
+// as a "tool" message whose ToolCallID is the function's name.
+func (c *geminiContent) messages() []Message {
+	role := c.Role
+	if role == "model" {
+		role = "assistant"
+	}
+	m := Message{Role: role, Text: c.text()}
+	var results []Message
+	for _, p := range c.Parts {
+		switch {
+		case p.FunctionCall != nil:
+			m.ToolCalls = append(m.ToolCalls, " "+p.FunctionCall.Name+" "+string(p.FunctionCall.Args))
+		case p.FunctionResponse != nil:
+			var r struct {
+				Response string `json:"response"`
+			}
+			_ = json.Unmarshal(p.FunctionResponse.Response, &r)
+			results = append(results, Message{Role: "tool", Text: r.Response, ToolCallID: p.FunctionResponse.Name})
+		}
+	}
+	if m.Text == "" && len(m.ToolCalls) == 0 && len(results) > 0 {
+		return results
+	}
+	return append([]Message{m}, results...)
 }
 
 func (c *geminiContent) text() string {
@@ -68,6 +104,11 @@ type geminiRequest struct {
 		Temperature      *float64 `json:"temperature"`
 		ResponseMIMEType string   `json:"responseMimeType"`
 	} `json:"generationConfig"`
+	Tools []struct {
+		FunctionDeclarations []struct {
+			Name string `json:"name"`
+		} `json:"functionDeclarations"`
+	} `json:"tools"`
 }
 
 // geminiFinish numbers the FinishReason enum, for enum-encoding=int.
@@ -100,11 +141,14 @@ func (s *Server) serveGemini(w http.ResponseWriter, r *http.Request) {
 		System: req.SystemInstruction.text(), MaxTokens: req.GenerationConfig.MaxOutputTokens,
 		Temperature: req.GenerationConfig.Temperature, JSON: req.GenerationConfig.ResponseMIMEType == "application/json"}
 	for _, c := range req.Contents {
-		role := c.Role
-		if role == "model" {
-			role = "assistant"
+		for _, m := range c.messages() {
+			call.add(m)
 		}
-		call.addMessage(role, c.text())
+	}
+	for _, t := range req.Tools {
+		for _, f := range t.FunctionDeclarations {
+			call.Tools = append(call.Tools, f.Name)
+		}
 	}
 
 	switch {
@@ -145,7 +189,7 @@ func (s *Server) serveGemini(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	answer := rep.Text
-	if answer == "" {
+	if answer == "" && len(rep.ToolCalls) == 0 {
 		answer = "ok"
 	}
 	usage := s.usage(rep, call, answer)
@@ -160,7 +204,7 @@ func (s *Server) serveGemini(w http.ResponseWriter, r *http.Request) {
 	}
 	id := s.id("resp-")
 	parts := chunks(answer)
-	if !stream {
+	if !stream || len(parts) == 0 {
 		parts = []string{answer}
 	}
 	// chunk is the k-th GenerateContentResponse of len(parts).
@@ -169,7 +213,16 @@ func (s *Server) serveGemini(w http.ResponseWriter, r *http.Request) {
 		if rep.EmptyChoices {
 			out["candidates"] = []any{}
 		} else {
-			c := map[string]any{"content": map[string]any{"role": "model", "parts": []any{map[string]any{"text": parts[k]}}}, "index": 0}
+			content := []any{}
+			if parts[k] != "" {
+				content = append(content, map[string]any{"text": parts[k]})
+			}
+			if k == len(parts)-1 {
+				for _, tc := range rep.ToolCalls { // Gemini's calls have no id
+					content = append(content, map[string]any{"functionCall": map[string]any{"name": tc.Name, "args": json.RawMessage(tc.Arguments)}})
+				}
+			}
+			c := map[string]any{"content": map[string]any{"role": "model", "parts": content}, "index": 0}
 			if k == len(parts)-1 {
 				c["finishReason"] = finish
 				if n, ok := geminiFinish[finish]; ok && intEnums {
