@@ -651,7 +651,6 @@ func TestRouterRefusesWhatItCannotDo(t *testing.T) {
 	}{
 		{"image part", []llms.MessageContent{{Role: llms.ChatMessageTypeHuman, Parts: []llms.ContentPart{llms.ImageURLContent{URL: "http://x/y.png"}}}}, nil, "text and tool calls only"},
 		{"no messages", nil, nil, "no user message"},
-		//lint:ignore SA1019 the deprecated option is refused with a pointer to its replacement
 		{"functions", human("hi"), []llms.CallOption{llms.WithFunctions([]llms.FunctionDefinition{{Name: "f"}})}, "give them as tools"},
 		{"tools no model calls", human("hi"), []llms.CallOption{llms.WithTools([]llms.Tool{{Type: "function", Function: &llms.FunctionDefinition{Name: "f"}}})},
 			"rejected 5 by tools (e.g. openai/nano: the call offers tools, and the catalog does not list tool calling for this model)"},
