@@ -25,6 +25,7 @@ import (
 
 func newServeCmd(cf *catalogFlags) *cobra.Command {
 	var addr, config, ledgerPath string
+	var syncLedger bool
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run an OpenAI-compatible gateway that answers every call with the cheapest model meeting its route",
@@ -80,7 +81,7 @@ resumable with costwise run --resume RUN_ID (given the same workflow text).`,
 			defer l.Close() // after Serve has waited for in-flight requests
 			logger := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil))
 			srv, err := server.New(server.Options{Catalog: cat, Clients: pcfg, Recorder: executor.LedgerRecorder{L: l},
-				Router: executor.RouterOptions{Cascades: cascades},
+				SyncLedger: syncLedger, Router: executor.RouterOptions{Cascades: cascades},
 				Config: scfg, Workflows: &cliWorkflows{cat: cat, cascades: cascades}, Runs: &cliRuns{cat: cat, cascades: cascades, clients: pcfg, led: l}, Logger: logger})
 			if err != nil {
 				return &exitError{code: exitBadInput, msg: err.Error()}
@@ -104,6 +105,7 @@ resumable with costwise run --resume RUN_ID (given the same workflow text).`,
 	f.StringVar(&addr, "addr", "127.0.0.1:8080", "address to listen on (host:port)")
 	f.StringVar(&config, "config", "", "config file with [providers.*], [[server.key]] and [[route]] (default ./costwise.toml, then $XDG_CONFIG_HOME/costwise/config.toml)")
 	f.StringVar(&ledgerPath, "ledger", "", "ledger database (default $XDG_DATA_HOME/costwise/ledger.db)")
+	f.BoolVar(&syncLedger, "sync-ledger", false, "write each chat request to the ledger before answering it (no crash loses one; two commits per request, so a few hundred requests/s at most) instead of in batches after it")
 	return cmd
 }
 

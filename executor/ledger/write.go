@@ -53,29 +53,9 @@ func jsonOrEmpty(field string, b json.RawMessage) (string, error) {
 // pending, in one transaction, and returns its id (r.ID, or a new NewRunID
 // when r.ID is empty).
 func (l *Ledger) CreateRun(r NewRun) (string, error) {
-	if r.WorkflowName == "" {
-		return "", invalid("run.workflow_name is empty")
-	}
-	if r.BudgetMaxNano < 0 {
-		return "", invalid("run.budget_max_nano is %d; use 0 for no budget", r.BudgetMaxNano)
-	}
-	inputs, err := jsonOrEmpty("inputs", r.Inputs)
+	inputs, plan, err := r.check()
 	if err != nil {
 		return "", err
-	}
-	plan, err := jsonOrEmpty("plan", r.Plan)
-	if err != nil {
-		return "", err
-	}
-	seen := make(map[string]bool, len(r.Nodes))
-	for i, n := range r.Nodes {
-		if n.ID == "" {
-			return "", invalid("run.nodes[%d] has an empty id", i)
-		}
-		if seen[n.ID] {
-			return "", invalid("run.nodes[%d]: node %q listed twice", i, n.ID)
-		}
-		seen[n.ID] = true
 	}
 	now := l.now()
 	generated := r.ID == ""
@@ -85,33 +65,7 @@ func (l *Ledger) CreateRun(r NewRun) (string, error) {
 			id = NewRunID(now)
 		}
 		err := l.write("create run "+id, func(ctx context.Context, tx *sql.Tx) error {
-			var exists int
-			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM runs WHERE id = ?`, id).Scan(&exists); err != nil {
-				return err
-			}
-			if exists > 0 {
-				return errRunExists
-			}
-			if _, err := tx.ExecContext(ctx, `
-				INSERT INTO runs (id, workflow_name, workflow_file, workflow_hash, inputs_json, plan_json,
-					predicted_mean_usd, predicted_p95_usd, budget_max_nano, status, simulated, created_at, updated_at, owner)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'running', ?, ?, ?, ?)`,
-				id, r.WorkflowName, r.WorkflowFile, r.WorkflowHash, inputs, plan,
-				r.PredictedMeanUSD, r.PredictedP95USD, r.BudgetMaxNano, r.Simulated, nanos(now), nanos(now), r.Owner); err != nil {
-				return err
-			}
-			stmt, err := tx.PrepareContext(ctx, `
-				INSERT INTO nodes (run_id, node_id, ord, status, predicted_cost_usd, task) VALUES (?, ?, ?, 'pending', ?, ?)`)
-			if err != nil {
-				return err
-			}
-			defer stmt.Close()
-			for i, n := range r.Nodes {
-				if _, err := stmt.ExecContext(ctx, id, n.ID, i, n.PredictedCostUSD, n.Task); err != nil {
-					return fmt.Errorf("node %q: %w", n.ID, err)
-				}
-			}
-			return nil
+			return createRun(ctx, tx, r, id, inputs, plan, now)
 		})
 		switch {
 		case err == nil:
@@ -124,6 +78,64 @@ func (l *Ledger) CreateRun(r NewRun) (string, error) {
 			return "", err
 		}
 	}
+}
+
+// check validates a new run and returns its inputs and plan as stored.
+func (r NewRun) check() (inputs, plan string, err error) {
+	if r.WorkflowName == "" {
+		return "", "", invalid("run.workflow_name is empty")
+	}
+	if r.BudgetMaxNano < 0 {
+		return "", "", invalid("run.budget_max_nano is %d; use 0 for no budget", r.BudgetMaxNano)
+	}
+	if inputs, err = jsonOrEmpty("inputs", r.Inputs); err != nil {
+		return "", "", err
+	}
+	if plan, err = jsonOrEmpty("plan", r.Plan); err != nil {
+		return "", "", err
+	}
+	seen := make(map[string]bool, len(r.Nodes))
+	for i, n := range r.Nodes {
+		if n.ID == "" {
+			return "", "", invalid("run.nodes[%d] has an empty id", i)
+		}
+		if seen[n.ID] {
+			return "", "", invalid("run.nodes[%d]: node %q listed twice", i, n.ID)
+		}
+		seen[n.ID] = true
+	}
+	return inputs, plan, nil
+}
+
+// createRun inserts run r as id (errRunExists when the id is taken).
+func createRun(ctx context.Context, tx *sql.Tx, r NewRun, id, inputs, plan string, now time.Time) error {
+	var exists int
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM runs WHERE id = ?`, id).Scan(&exists); err != nil {
+		return err
+	}
+	if exists > 0 {
+		return errRunExists
+	}
+	if _, err := tx.ExecContext(ctx, `
+		INSERT INTO runs (id, workflow_name, workflow_file, workflow_hash, inputs_json, plan_json,
+			predicted_mean_usd, predicted_p95_usd, budget_max_nano, status, simulated, created_at, updated_at, owner)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'running', ?, ?, ?, ?)`,
+		id, r.WorkflowName, r.WorkflowFile, r.WorkflowHash, inputs, plan,
+		r.PredictedMeanUSD, r.PredictedP95USD, r.BudgetMaxNano, r.Simulated, nanos(now), nanos(now), r.Owner); err != nil {
+		return err
+	}
+	stmt, err := tx.PrepareContext(ctx, `
+		INSERT INTO nodes (run_id, node_id, ord, status, predicted_cost_usd, task) VALUES (?, ?, ?, 'pending', ?, ?)`)
+	if err != nil {
+		return err
+	}
+	defer stmt.Close()
+	for i, n := range r.Nodes {
+		if _, err := stmt.ExecContext(ctx, id, n.ID, i, n.PredictedCostUSD, n.Task); err != nil {
+			return fmt.Errorf("node %q: %w", n.ID, err)
+		}
+	}
+	return nil
 }
 
 var errRunExists = errors.New("run id exists")
@@ -153,29 +165,32 @@ func (l *Ledger) StartNode(runID, nodeID string) error {
 		return invalid("empty node id")
 	}
 	return l.write(fmt.Sprintf("start node %q of run %q", nodeID, runID), func(ctx context.Context, tx *sql.Tx) error {
-		now := l.now()
-		if err := l.touch(ctx, tx, runID, now); err != nil {
-			return err
-		}
-		var status string
-		err := tx.QueryRowContext(ctx, `SELECT status FROM nodes WHERE run_id = ? AND node_id = ?`, runID, nodeID).Scan(&status)
-		switch {
-		case errors.Is(err, sql.ErrNoRows):
-			_, err = tx.ExecContext(ctx, `
-				INSERT INTO nodes (run_id, node_id, ord, status, started_at)
-				VALUES (?, ?, (SELECT COALESCE(MAX(ord), -1) + 1 FROM nodes WHERE run_id = ?), 'running', ?)`,
-				runID, nodeID, runID, nanos(now))
-			return err
-		case err != nil:
-			return err
-		case NodeStatus(status) == NodeSucceeded:
-			return fmt.Errorf("%w: node %q of run %q; use its recorded output (CompletedNodes)", ErrNodeSucceeded, nodeID, runID)
-		}
-		_, err = tx.ExecContext(ctx, `
-			UPDATE nodes SET status = 'running', started_at = ?, finished_at = NULL WHERE run_id = ? AND node_id = ?`,
-			nanos(now), runID, nodeID)
-		return err
+		return l.startNode(ctx, tx, runID, nodeID, l.now())
 	})
+}
+
+func (l *Ledger) startNode(ctx context.Context, tx *sql.Tx, runID, nodeID string, now time.Time) error {
+	if err := l.touch(ctx, tx, runID, now); err != nil {
+		return err
+	}
+	var status string
+	err := tx.QueryRowContext(ctx, `SELECT status FROM nodes WHERE run_id = ? AND node_id = ?`, runID, nodeID).Scan(&status)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		_, err = tx.ExecContext(ctx, `
+			INSERT INTO nodes (run_id, node_id, ord, status, started_at)
+			VALUES (?, ?, (SELECT COALESCE(MAX(ord), -1) + 1 FROM nodes WHERE run_id = ?), 'running', ?)`,
+			runID, nodeID, runID, nanos(now))
+		return err
+	case err != nil:
+		return err
+	case NodeStatus(status) == NodeSucceeded:
+		return fmt.Errorf("%w: node %q of run %q; use its recorded output (CompletedNodes)", ErrNodeSucceeded, nodeID, runID)
+	}
+	_, err = tx.ExecContext(ctx, `
+		UPDATE nodes SET status = 'running', started_at = ?, finished_at = NULL WHERE run_id = ? AND node_id = ?`,
+		nanos(now), runID, nodeID)
+	return err
 }
 
 // BeginAttempt records that a provider call is about to be sent and
@@ -184,31 +199,43 @@ func (l *Ledger) StartNode(runID, nodeID string) error {
 // that may have been billed when the process died before RecordAttempt.
 // Calling it is optional: RecordAttempt with Seq 0 works without it.
 func (l *Ledger) BeginAttempt(c CallStart) (int64, error) {
-	if c.Model == "" {
-		return 0, invalid("call.model is empty")
-	}
-	if c.Iteration < 0 || c.EstimateNano < 0 {
-		return 0, invalid("call.iteration (%d) and call.estimate_nano (%d) cannot be negative", c.Iteration, c.EstimateNano)
+	if err := c.check(); err != nil {
+		return 0, err
 	}
 	var seq int64
 	err := l.write(fmt.Sprintf("begin attempt of node %q of run %q", c.NodeID, c.RunID), func(ctx context.Context, tx *sql.Tx) error {
-		now := l.now()
-		if c.StartedAt.IsZero() {
-			c.StartedAt = now
-		}
 		var err error
-		if seq, err = nextSeq(ctx, tx, c.RunID, now); err != nil {
-			return err
-		}
-		_, err = tx.ExecContext(ctx, `
-			INSERT INTO calls_in_flight (run_id, node_id, seq, iteration, model, provider, estimate_nano, started_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-			c.RunID, c.NodeID, seq, c.Iteration, c.Model, c.Provider, c.EstimateNano, nanos(c.StartedAt))
-		if isFKError(err) {
-			return nodeNotFound(c.RunID, c.NodeID)
-		}
+		seq, err = beginAttempt(ctx, tx, c, l.now())
 		return err
 	})
+	return seq, err
+}
+
+func (c CallStart) check() error {
+	if c.Model == "" {
+		return invalid("call.model is empty")
+	}
+	if c.Iteration < 0 || c.EstimateNano < 0 {
+		return invalid("call.iteration (%d) and call.estimate_nano (%d) cannot be negative", c.Iteration, c.EstimateNano)
+	}
+	return nil
+}
+
+func beginAttempt(ctx context.Context, tx *sql.Tx, c CallStart, now time.Time) (int64, error) {
+	if c.StartedAt.IsZero() {
+		c.StartedAt = now
+	}
+	seq, err := nextSeq(ctx, tx, c.RunID, now)
+	if err != nil {
+		return 0, err
+	}
+	_, err = tx.ExecContext(ctx, `
+		INSERT INTO calls_in_flight (run_id, node_id, seq, iteration, model, provider, estimate_nano, started_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		c.RunID, c.NodeID, seq, c.Iteration, c.Model, c.Provider, c.EstimateNano, nanos(c.StartedAt))
+	if isFKError(err) {
+		return 0, nodeNotFound(c.RunID, c.NodeID)
+	}
 	return seq, err
 }
 
@@ -413,12 +440,86 @@ func (l *Ledger) FinishRun(runID string, status RunStatus) error {
 		return invalid("run status %q: use succeeded, failed or budget_exhausted", status)
 	}
 	return l.write(fmt.Sprintf("finish run %q", runID), func(ctx context.Context, tx *sql.Tx) error {
+		return l.finishRun(ctx, tx, runID, status)
+	})
+}
+
+func (l *Ledger) finishRun(ctx context.Context, tx *sql.Tx, runID string, status RunStatus) error {
+	if err := l.touch(ctx, tx, runID, l.now()); err != nil {
+		return err
+	}
+	_, err := tx.ExecContext(ctx, `UPDATE runs SET status = ?, stop_note = '' WHERE id = ?`, string(status), runID)
+	return err
+}
+
+// CreateRunWithCall is CreateRun of r (whose ID must be set), StartNode of
+// c.NodeID and BeginAttempt of c in one transaction, and returns the
+// call's seq: a request that does nothing billable before its first
+// provider call becomes durable, in flight, with one commit instead of
+// three. c.RunID is taken from r.
+func (l *Ledger) CreateRunWithCall(r NewRun, c CallStart) (int64, error) {
+	if r.ID == "" {
+		return 0, invalid("run.id is empty; CreateRunWithCall needs the run's id (NewRunID)")
+	}
+	if c.NodeID == "" {
+		return 0, invalid("empty node id")
+	}
+	inputs, plan, err := r.check()
+	if err != nil {
+		return 0, err
+	}
+	c.RunID = r.ID
+	if err := c.check(); err != nil {
+		return 0, err
+	}
+	var seq int64
+	err = l.write(fmt.Sprintf("create run %s with a call of node %q", r.ID, c.NodeID), func(ctx context.Context, tx *sql.Tx) error {
 		now := l.now()
-		if err := l.touch(ctx, tx, runID, now); err != nil {
+		if err := createRun(ctx, tx, r, r.ID, inputs, plan, now); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, `UPDATE runs SET status = ?, stop_note = '' WHERE id = ?`, string(status), runID)
+		if err := l.startNode(ctx, tx, r.ID, c.NodeID, now); err != nil {
+			return err
+		}
+		var err error
+		seq, err = beginAttempt(ctx, tx, c, now)
 		return err
+	})
+	if errors.Is(err, errRunExists) {
+		return 0, fmt.Errorf("%w: run id %q is already in the ledger", ErrInvalid, r.ID)
+	}
+	return seq, err
+}
+
+// FinishRunWithNode ends a run and one of its nodes in one transaction:
+// RecordFinalAttempt of final with res (FinishNode with res when final is
+// nil), then FinishRun with status. A request answered by its last call
+// is then in the ledger whole with one commit instead of two.
+func (l *Ledger) FinishRunWithNode(runID, nodeID string, final *Attempt, res NodeResult, status RunStatus) error {
+	if !status.valid() || status == RunRunning {
+		return invalid("run status %q: use succeeded, failed or budget_exhausted", status)
+	}
+	if err := res.validate(); err != nil {
+		return err
+	}
+	if final != nil {
+		if err := final.validate(); err != nil {
+			return err
+		}
+		if final.RunID != runID || final.NodeID != nodeID {
+			return invalid("the final attempt is of node %q of run %q, not %q of %q", final.NodeID, final.RunID, nodeID, runID)
+		}
+	}
+	return l.write(fmt.Sprintf("finish node %q and run %q", nodeID, runID), func(ctx context.Context, tx *sql.Tx) error {
+		if final != nil {
+			if _, err := l.recordAttempt(ctx, tx, *final); err != nil {
+				return err
+			}
+		}
+		if err := l.finishNode(ctx, tx, runID, nodeID, res); err != nil {
+			return err
+		}
+		return l.finishRun(ctx, tx, runID, status)
 	})
 }
 

@@ -119,8 +119,9 @@ func BenchmarkGatewayOverhead(b *testing.B) {
 // requests the generator started more than 1 ms late; and those that
 // found every worker busy. b.N is ignored: run it with -benchtime 1x.
 //
-// The sync mode cannot keep up with 1,000 requests/s (five fsynced
-// commits per request); it is run at a rate it can sustain.
+// The sync mode cannot keep up with 1,000 requests/s (two fsynced
+// commits per request, and SQLite's work for them); it is run at a rate it
+// can sustain.
 func BenchmarkGatewayRate(b *testing.B) {
 	defer TuneGC()() // as costwise serve runs
 	for _, procs := range benchTopologies {

@@ -40,10 +40,11 @@ type Options struct {
 	// shutdown (or Flush/Close), but lost — at most LedgerQueue answered
 	// requests — if the process crashes.
 	Recorder executor.RouterRecorder
-	// SyncLedger writes each request's records before answering it (five
-	// synchronous=FULL SQLite commits, about 1.5-2 ms per request, which
-	// caps a gateway at a few hundred requests/s), so that no crash loses
-	// one.
+	// SyncLedger writes each request's records before answering it, so
+	// that no crash loses one: synchronous=FULL SQLite commits, two for a
+	// request answered by its first call when Recorder is a
+	// LedgerRecorder (it is then wrapped in an
+	// [executor.SyncRouterRecorder]), one more per further call.
 	SyncLedger bool
 	// LedgerQueue bounds the asynchronous recorder's queue, in answered
 	// requests (default 1024). A full queue slows requests down rather
@@ -154,6 +155,9 @@ func New(opts Options) (*Server, error) {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	rec := opts.Recorder
+	if lr, ok := rec.(executor.LedgerRecorder); ok && opts.SyncLedger {
+		rec = executor.NewSyncRouterRecorder(lr.L)
+	}
 	var async *executor.AsyncRouterRecorder
 	if rec != nil && !opts.SyncLedger {
 		linger := opts.LedgerLinger

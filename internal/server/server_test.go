@@ -688,3 +688,32 @@ func TestChatConversation(t *testing.T) {
 		})
 	}
 }
+
+// TestSyncLedger: with SyncLedger a request is in the ledger, whole, when
+// its answer arrives (no flush), escalations included.
+func TestSyncLedger(t *testing.T) {
+	usage := catalog.Usage{InputTokens: 20, OutputTokens: 4}
+	e := newEnv(t, providertest.Script{"large": {{Text: "from large", Usage: &usage}}},
+		providertest.Script{"mid": {{Status: 500}, {Text: "from mid", Usage: &usage}}}, serverTOML,
+		func(o *Options) { o.SyncLedger = true })
+	ts := httptest.NewServer(e.srv.Handler())
+	defer ts.Close()
+	for _, want := range []struct{ model, runStatus string }{{"openai/large", "succeeded"}, {"anthropic/mid", "succeeded"}} {
+		resp, body := post(t, ts.URL+"/v1/chat/completions", clientKeyA, chatBody("cheap-chat", "Write a haiku.", ""))
+		require.Equal(t, http.StatusOK, resp.StatusCode, string(body))
+		assert.Equal(t, want.model, resp.Header.Get("x-costwise-model"))
+		rec, err := e.l.Run(resp.Header.Get("x-costwise-run-id"))
+		require.NoError(t, err, "in the ledger as soon as it is answered")
+		assert.Equal(t, want.runStatus, string(rec.Status))
+		assert.Empty(t, rec.InFlight)
+		require.Len(t, rec.Nodes, 1)
+		assert.Equal(t, want.model, rec.Nodes[0].FinalModel)
+		var cost int64
+		for _, a := range rec.Nodes[0].Attempts {
+			cost += a.CostNano
+		}
+		assert.Equal(t, rec.SpentNano, cost)
+		assert.InDelta(t, float64(rec.SpentNano)/1e9, costHeader(t, resp.Header), 1e-12)
+	}
+	require.NoError(t, e.l.Check())
+}
