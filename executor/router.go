@@ -126,6 +126,10 @@ import (
 // not streamed from the provider (the streaming function gets the text,
 // if any, in one piece) and takes no cascade.
 //
+// Structured output: a call with [WithJSONSchema] is in JSON mode, and an
+// answer that does not match the schema escalates like one a validate rule
+// rejects (see WithJSONSchema).
+//
 // Limits: text only (images and binary parts are refused with an error;
 // so are the deprecated llms.WithFunctions); stop words are applied to the answer locally (the provider is
 // not asked to stop, so the tokens after a stop word are paid for); a
@@ -283,16 +287,7 @@ type StreamStart struct {
 // first chunk of a streamed call reaches the streaming function (a
 // gateway sends its response headers there). It is not called when no
 // text is streamed.
-func WithStreamStart(fn func(StreamStart)) llms.CallOption {
-	return func(o *llms.CallOptions) {
-		m := make(map[string]any, len(o.Metadata)+1)
-		for k, v := range o.Metadata {
-			m[k] = v
-		}
-		m[MetaStreamStart] = fn
-		o.Metadata = m
-	}
-}
+func WithStreamStart(fn func(StreamStart)) llms.CallOption { return withMeta(MetaStreamStart, fn) }
 
 // ErrStreamBroken is returned (wrapped) when a streamed call failed after
 // its first chunk reached the streaming function: the text sent cannot be
@@ -318,7 +313,7 @@ func (ss *streamState) begin(model string, esc int) {
 	}
 }
 
-func withMeta(key, value string) llms.CallOption {
+func withMeta(key string, value any) llms.CallOption {
 	return func(o *llms.CallOptions) {
 		m := make(map[string]any, len(o.Metadata)+1)
 		for k, v := range o.Metadata {
@@ -586,6 +581,7 @@ type routedCall struct {
 	route        *route
 	system, text string          // text: the conversation as one text
 	turns        []provider.Turn // the conversation; nil for one user message (text)
+	schema       *answerSchema   // WithJSONSchema's, or nil
 	co           llms.CallOptions
 }
 
@@ -607,6 +603,13 @@ func (r *Router) prepare(messages []llms.MessageContent, options []llms.CallOpti
 	system, turns, text, err := flatten(messages)
 	if err != nil {
 		return nil, err
+	}
+	schema, err := schemaOf(co.Metadata)
+	if err != nil {
+		return nil, err
+	}
+	if schema != nil {
+		co.JSONMode = true
 	}
 	full := system + "\n" + text // as classified
 	counted := full              // as counted: with the tools' definitions
@@ -657,7 +660,7 @@ func (r *Router) prepare(messages []llms.MessageContent, options []llms.CallOpti
 		return nil, err
 	}
 	plan.TaskSource = source
-	return &routedCall{plan: plan, route: rt, system: system, text: text, turns: turns, co: co}, nil
+	return &routedCall{plan: plan, route: rt, system: system, text: text, turns: turns, schema: schema, co: co}, nil
 }
 
 func (r *Router) routeNames() string {
@@ -1353,6 +1356,9 @@ func (r *Router) try(ctx context.Context, rc *routedCall, cand RouteCandidate, n
 		preq := provider.Request{Model: apiName(m), System: rc.system, Prompt: rc.text, Turns: rc.turns,
 			MaxTokens: cand.MaxTokens, JSON: rc.co.JSONMode, Temperature: temp, LogProbs: cand.Signal == estimator.SignalLogprob,
 			Tools: rc.co.Tools, ToolChoice: rc.co.ToolChoice}
+		if rc.schema != nil {
+			preq.JSONSchema = rc.schema.spec
+		}
 		if ss != nil {
 			esc := nr.Escalations
 			preq.Stream = true
@@ -1473,6 +1479,11 @@ func (rc *routedCall) check(out string, calls []llms.ToolCall) string {
 	}
 	if rc.co.JSONMode && !json.Valid([]byte(strings.TrimSpace(out))) {
 		return "JSON mode: the answer is not valid JSON"
+	}
+	if rc.schema != nil {
+		if why := rc.schema.mismatch(out); why != "" {
+			return why
+		}
 	}
 	if v := rc.route.validate; v != nil {
 		ok, err := v.Check(out, 1)

@@ -61,6 +61,20 @@ type Request struct {
 	// llms.ToolChoice naming one (nil: the provider's default).
 	Tools      []llms.Tool
 	ToolChoice any
+	// JSONSchema, when set, asks for a JSON answer that matches it (JSON is
+	// then implied): sent as response_format json_schema to
+	// OpenAI-protocol providers, as JSON mode to the others. The provider
+	// does not check the answer against it; the caller does.
+	JSONSchema *JSONSchema
+}
+
+// JSONSchema is a structured-output request, as OpenAI's response_format
+// json_schema names it.
+type JSONSchema struct {
+	Name        string          `json:"name"`
+	Description string          `json:"description,omitempty"`
+	Schema      json.RawMessage `json:"schema"`
+	Strict      bool            `json:"strict,omitempty"`
 }
 
 // Turn is one message of a conversation (Request.Turns).
@@ -481,6 +495,20 @@ func (cl *client) callOnce(ctx context.Context, slot *keySlot, req Request) (Res
 	if req.LogProbs && !req.Stream && cl.pc.Kind == KindOpenAI {
 		obs.logprobs, obs.topLogprobs = true, min(max(req.TopLogProbs, 0), 20)
 	}
+	if req.JSONSchema != nil && cl.pc.Kind == KindOpenAI {
+		js := *req.JSONSchema
+		if js.Name == "" {
+			js.Name = "response" // OpenAI requires one
+		}
+		rf, err := json.Marshal(struct {
+			Type       string      `json:"type"`
+			JSONSchema *JSONSchema `json:"json_schema"`
+		}{"json_schema", &js})
+		if err != nil {
+			return Response{}, cl.fail(req, ErrInvalidRequest, fmt.Errorf("encoding the JSON schema: %w", err))
+		}
+		obs.fields = map[string]json.RawMessage{"response_format": rf}
+	}
 	if req.Stream {
 		switch cl.pc.Kind {
 		case KindOpenAI:
@@ -511,7 +539,7 @@ func (cl *client) callOnce(ctx context.Context, slot *keySlot, req Request) (Res
 	if req.Temperature != nil {
 		opts = append(opts, llms.WithTemperature(*req.Temperature))
 	}
-	if req.JSON {
+	if req.JSON || req.JSONSchema != nil {
 		opts = append(opts, llms.WithJSONMode())
 	}
 	var streamed strings.Builder

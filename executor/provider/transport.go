@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptrace"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -41,6 +43,9 @@ type observation struct {
 	logprobs    bool
 	topLogprobs int
 	captured    []byte
+	// fields are set in an OpenAI chat completion's JSON body, replacing
+	// what langchaingo wrote (a JSON schema's response_format).
+	fields map[string]json.RawMessage
 	// capture keeps the 2xx body in captured without asking for
 	// log-probabilities (Gemini usage).
 	capture bool
@@ -116,9 +121,20 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	o.attempts++
 	o.captured = o.captured[:0]
 	o.mu.Unlock()
-	if o.logprobs && req.Method == http.MethodPost && strings.HasSuffix(req.URL.Path, "/chat/completions") {
+	if (o.logprobs || len(o.fields) > 0) && req.Method == http.MethodPost && strings.HasSuffix(req.URL.Path, "/chat/completions") {
+		set := o.fields
+		if o.logprobs {
+			set = maps.Clone(set)
+			if set == nil {
+				set = map[string]json.RawMessage{}
+			}
+			set["logprobs"] = json.RawMessage("true")
+			if o.topLogprobs > 0 {
+				set["top_logprobs"] = json.RawMessage(strconv.Itoa(o.topLogprobs))
+			}
+		}
 		var err error
-		if req, err = withLogProbs(req, o.topLogprobs); err != nil {
+		if req, err = withFields(req, set); err != nil {
 			return nil, err
 		}
 	}
@@ -157,9 +173,8 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	return resp, nil
 }
 
-// withLogProbs returns req with "logprobs": true (and "top_logprobs": top
-// when top > 0) added to its JSON body.
-func withLogProbs(req *http.Request, top int) (*http.Request, error) {
+// withFields returns req with set's fields set in its JSON body.
+func withFields(req *http.Request, set map[string]json.RawMessage) (*http.Request, error) {
 	if req.Body == nil {
 		return req, nil
 	}
@@ -170,12 +185,9 @@ func withLogProbs(req *http.Request, top int) (*http.Request, error) {
 	}
 	var body map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &body); err != nil {
-		return nil, fmt.Errorf("adding logprobs to the request: %w", err)
+		return nil, fmt.Errorf("adding %s to the request: %w", strings.Join(slices.Sorted(maps.Keys(set)), ", "), err)
 	}
-	body["logprobs"] = json.RawMessage("true")
-	if top > 0 {
-		body["top_logprobs"] = json.RawMessage(strconv.Itoa(top))
-	}
+	maps.Copy(body, set)
 	out, err := json.Marshal(body)
 	if err != nil {
 		return nil, err

@@ -74,7 +74,11 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request, k *Key) {
 	call, err := s.router.Prepare(msgs, opts...)
 	if err != nil {
 		s.m.rejected.WithLabelValues("bad_request").Inc()
-		writeError(w, http.StatusBadRequest, "invalid_request_error", "no_model_qualifies", err.Error())
+		code := "no_model_qualifies"
+		if errors.Is(err, executor.ErrInvalidSchema) {
+			code = "invalid_json_schema"
+		}
+		writeError(w, http.StatusBadRequest, "invalid_request_error", code, err.Error())
 		return
 	}
 	plan := call.Plan()

@@ -35,6 +35,9 @@
 // the request, assistant tool_calls and tool messages in the
 // conversation, message.tool_calls and finish_reason "tool_calls" in the
 // answer; such requests go only to models the catalog lists with tools.
+// response_format json_schema asks for structured output: the router
+// checks every answer against the schema and escalates one that does not
+// match (see executor.WithJSONSchema).
 //
 // Not yet: resuming runs over HTTP, a "cancelled" status in the ledger
 // (a cancelled run stays "running" there with a stop note; the server

@@ -21,7 +21,7 @@ import (
 
 // A small catalog: for writing, openai/small is cheapest but below 0.9;
 // anthropic/mid is the cheapest at or above 0.9; openai/large is best.
-// The two better ones call tools.
+// The two better ones call tools and have a JSON mode.
 const testCatalog = `
 [[model]]
 id = "openai/small"
@@ -40,6 +40,7 @@ writing = 0.80
 id = "anthropic/mid"
 provider = "anthropic"
 tools = true
+json_mode = true
 token_ratio = 1.2
 input_per_mtok = 1.0
 output_per_mtok = 5.0
@@ -54,6 +55,7 @@ writing = 0.92
 id = "openai/large"
 provider = "openai"
 tools = true
+json_mode = true
 tokenizer = "o200k_base"
 input_per_mtok = 2.5
 output_per_mtok = 10.0

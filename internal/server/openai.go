@@ -13,6 +13,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/tmc/langchaingo/llms"
+
+	"github.com/costwise/costwise/executor"
 )
 
 // ChatRequest is the part of an OpenAI chat completions request the
@@ -30,7 +32,13 @@ type ChatRequest struct {
 		IncludeUsage bool `json:"include_usage"`
 	} `json:"stream_options,omitempty"`
 	ResponseFormat *struct {
-		Type string `json:"type"`
+		Type       string `json:"type"`
+		JSONSchema *struct {
+			Name        string          `json:"name"`
+			Description string          `json:"description"`
+			Schema      json.RawMessage `json:"schema"`
+			Strict      bool            `json:"strict"`
+		} `json:"json_schema,omitempty"`
 	} `json:"response_format,omitempty"`
 	N          *int            `json:"n,omitempty"`
 	Tools      json.RawMessage `json:"tools,omitempty"`
@@ -192,8 +200,18 @@ func validateChatRequest(r *ChatRequest) (*ChatRequest, error) {
 	if rf := r.ResponseFormat; rf != nil {
 		switch rf.Type {
 		case "", "text", "json_object":
+		case "json_schema":
+			js := rf.JSONSchema
+			switch {
+			case js == nil:
+				return nil, errors.New(`response_format.json_schema is missing; give {"name": ..., "schema": {JSON schema}}`)
+			case !toolNameOK(js.Name):
+				return nil, fmt.Errorf("response_format.json_schema.name %q is not 1 to 64 letters, digits, _ or -", truncate(js.Name))
+			case !isSet(js.Schema) || bytes.TrimSpace(js.Schema)[0] != '{':
+				return nil, errors.New("response_format.json_schema.schema must be a JSON schema object")
+			}
 		default:
-			return nil, fmt.Errorf("response_format.type %q is not supported; use text or json_object", truncate(rf.Type))
+			return nil, fmt.Errorf("response_format.type %q is not supported; use text, json_object or json_schema", truncate(rf.Type))
 		}
 	}
 	if isSet(r.Stop) {
@@ -412,8 +430,13 @@ func (r *ChatRequest) callOptions() []llms.CallOption {
 	if len(r.stops) > 0 {
 		opts = append(opts, llms.WithStopWords(r.stops))
 	}
-	if r.ResponseFormat != nil && r.ResponseFormat.Type == "json_object" {
-		opts = append(opts, llms.WithJSONMode())
+	if rf := r.ResponseFormat; rf != nil {
+		switch rf.Type {
+		case "json_object":
+			opts = append(opts, llms.WithJSONMode())
+		case "json_schema":
+			opts = append(opts, executor.WithJSONSchema(rf.JSONSchema.Name, rf.JSONSchema.Schema, rf.JSONSchema.Strict))
+		}
 	}
 	if len(r.tools) > 0 {
 		opts = append(opts, llms.WithTools(r.tools))

@@ -88,6 +88,8 @@ func TestSDKClients(t *testing.T) {
 	wantTool := e.price(t, "openai/large", toolUsage)
 	e.oa.Respond(func(c providertest.Call) (providertest.Reply, bool) {
 		switch {
+		case c.JSON && strings.Contains(c.Prompt, "capital of Italy"):
+			return providertest.Reply{Text: `{"city":"Rome"}`, Usage: &toolUsage}, true
 		case len(c.Tools) == 0 || len(c.Messages) == 0:
 			return providertest.Reply{}, false
 		case c.Messages[len(c.Messages)-1].Role == "tool":
@@ -155,16 +157,22 @@ func TestSDKClients(t *testing.T) {
 	require.NotContains(t, string(out), "# pass 0", "node ran no tests")
 
 	// Five SDK calls succeed (openai: plain, stream with usage, stream
-	// without; AI SDK: generateText, streamText), and five with tools
+	// without; AI SDK: generateText, streamText), five with tools
 	// (openai: a call and the answer to its result, a streamed call; AI
-	// SDK: a call and the answer to its result); the error paths never
-	// reach the upstream. Each went to openai/large with the provider's
+	// SDK: a call and the answer to its result) and two with a JSON schema
+	// (openai, AI SDK generateObject); the error paths never reach the
+	// upstream. Each went to openai/large with the provider's
 	// key and is in the ledger at the catalog price.
 	calls := e.oa.Calls()
-	var plain, withTools int
+	var plain, withTools, structured int
 	for _, c := range calls {
 		assert.Equal(t, "large", c.Model)
 		assert.Equal(t, oaKey, c.Key, "the provider's key, not the client's, goes upstream")
+		if c.JSON {
+			structured++
+			assert.Contains(t, string(c.JSONSchema), `"city"`, "the schema reaches the upstream")
+			continue
+		}
 		if len(c.Tools) > 0 {
 			withTools++
 			assert.Equal(t, []string{"get_weather"}, c.Tools)
@@ -177,14 +185,15 @@ func TestSDKClients(t *testing.T) {
 	}
 	assert.Equal(t, 5, plain, "upstream calls without tools")
 	assert.Equal(t, 5, withTools, "upstream calls with tools")
+	assert.Equal(t, 2, structured, "upstream calls with a JSON schema (the bad schema never left)")
 	assert.Empty(t, e.an.Calls())
 	runs, err := e.l.Runs(0)
 	require.NoError(t, err)
-	require.Len(t, runs, 10, "ledger runs")
+	require.Len(t, runs, 12, "ledger runs")
 	spent := map[int64]int{}
 	for _, r := range runs {
 		assert.Equal(t, "router:sdk-chat", r.WorkflowName)
 		spent[r.SpentNano]++
 	}
-	assert.Equal(t, map[int64]int{want.NanoUSD(): 5, wantTool.NanoUSD(): 5}, spent)
+	assert.Equal(t, map[int64]int{want.NanoUSD(): 5, wantTool.NanoUSD(): 7}, spent)
 }

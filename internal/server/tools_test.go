@@ -134,3 +134,48 @@ func TestChatTools(t *testing.T) {
 		assert.Contains(t, apiError(t, body).Message, "the catalog does not list tool calling for this model")
 	})
 }
+
+// TestChatJSONSchema: response_format json_schema (structured output): an
+// answer that does not match the schema escalates, OpenAI gets the schema
+// on the wire, and bad schemas get a 400 that says why.
+func TestChatJSONSchema(t *testing.T) {
+	e := newEnv(t, providertest.Script{"large": {{Text: `{"city": "Rome"}`}}},
+		providertest.Script{"mid": {{Text: `{"town": "Rome"}`}}}, serverTOML, nil)
+	ts := httptest.NewServer(e.srv.Handler())
+	defer ts.Close()
+	const schema = `{"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}`
+	body := func(format string) string {
+		return fmt.Sprintf(`{"model": "cheap-chat", "messages": [{"role": "user", "content": "Capital of Italy, as JSON?"}], "response_format": %s}`, format)
+	}
+	resp, out := post(t, ts.URL+"/v1/chat/completions", clientKeyA,
+		body(`{"type": "json_schema", "json_schema": {"name": "capital", "strict": true, "schema": `+schema+`}}`))
+	require.Equal(t, http.StatusOK, resp.StatusCode, string(out))
+	assert.Equal(t, "openai/large", resp.Header.Get("x-costwise-model"), "anthropic/mid's answer lacks city: escalated")
+	assert.Equal(t, "1", resp.Header.Get("x-costwise-escalations"))
+	var cr ChatResponse
+	require.NoError(t, json.Unmarshal(out, &cr))
+	assert.JSONEq(t, `{"city": "Rome"}`, *cr.Choices[0].Message.Content)
+	calls := e.oa.Calls()
+	require.Len(t, calls, 1)
+	assert.Contains(t, string(calls[0].JSONSchema), `"name":"capital"`)
+	assert.Contains(t, string(calls[0].JSONSchema), `"strict":true`)
+	an := e.an.Calls()
+	require.Len(t, an, 1)
+	assert.Empty(t, an[0].JSONSchema, "Anthropic gets JSON mode, and the answer is checked here")
+
+	for _, tc := range []struct{ name, format, code, want string }{
+		{"no json_schema", `{"type": "json_schema"}`, "invalid_request", "response_format.json_schema is missing"},
+		{"bad name", `{"type": "json_schema", "json_schema": {"name": "a b", "schema": {}}}`, "invalid_request", `json_schema.name "a b"`},
+		{"schema not an object", `{"type": "json_schema", "json_schema": {"name": "s", "schema": [1]}}`, "invalid_request", "must be a JSON schema object"},
+		{"schema that does not compile", `{"type": "json_schema", "json_schema": {"name": "s", "schema": {"type": 12}}}`, "invalid_json_schema", "the JSON schema"},
+		{"unknown type", `{"type": "yaml"}`, "invalid_request", "use text, json_object or json_schema"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, out := post(t, ts.URL+"/v1/chat/completions", clientKeyA, body(tc.format))
+			assert.Equal(t, http.StatusBadRequest, resp.StatusCode)
+			ae := apiError(t, out)
+			assert.Equal(t, tc.code, ae.Code)
+			assert.Contains(t, ae.Message, tc.want)
+		})
+	}
+}

@@ -14,8 +14,9 @@
 //   SDK_EXPECT_TOOL_ANSWER  the answer the upstream gives to a tool's result (optional)
 //
 // The tool tests offer one tool, get_weather(city), ask for Rome's weather
-// and expect a call with {"city": "Rome"}; an upstream (or model) that
-// answers otherwise fails them.
+// and expect a call with {"city": "Rome"}; the structured-output tests ask
+// for the capital of Italy as {"city": ...} and expect Rome; an upstream
+// (or model) that answers otherwise fails them.
 //
 // Without the optional variables the checks are structural (non-empty
 // answer, consistent usage, a positive cost), so the file can also be run
@@ -27,7 +28,7 @@ import { test } from "node:test";
 
 import OpenAI from "openai";
 import { createOpenAI } from "@ai-sdk/openai";
-import { APICallError, generateText, jsonSchema, stepCountIs, streamText, tool } from "ai";
+import { APICallError, generateObject, generateText, jsonSchema, stepCountIs, streamText, tool } from "ai";
 
 function required(name) {
   const v = process.env[name];
@@ -305,4 +306,48 @@ test("ai-sdk: generateText runs a tool and answers with its result", async () =>
   assert.equal(result.finishReason, "stop");
   assert.ok(result.text, "no final answer");
   if (expectToolAnswer) assert.equal(result.text, expectToolAnswer);
+});
+
+// Structured output.
+const capitalSchema = {
+  type: "object",
+  properties: { city: { type: "string" } },
+  required: ["city"],
+  additionalProperties: false,
+};
+const askCapital = "What is the capital of Italy? Answer as JSON.";
+
+test("openai: structured output (response_format json_schema)", async () => {
+  const r = await client.chat.completions.create({
+    model,
+    messages: [{ role: "user", content: askCapital }],
+    response_format: { type: "json_schema", json_schema: { name: "capital", strict: true, schema: capitalSchema } },
+  });
+  assert.equal(r.choices[0].finish_reason, "stop");
+  assert.deepEqual(JSON.parse(r.choices[0].message.content), { city: "Rome" });
+});
+
+test("openai: a schema that does not compile is a BadRequestError", async () => {
+  await assert.rejects(
+    client.chat.completions.create({
+      model,
+      messages: [{ role: "user", content: askCapital }],
+      response_format: { type: "json_schema", json_schema: { name: "capital", schema: { type: 12 } } },
+    }),
+    (err) => {
+      assert.ok(err instanceof OpenAI.BadRequestError, `got ${err?.constructor?.name}: ${err}`);
+      assert.equal(err.code, "invalid_json_schema");
+      return true;
+    },
+  );
+});
+
+test("ai-sdk: generateObject", async () => {
+  const { object } = await generateObject({
+    model: provider.chat(model),
+    schema: jsonSchema(capitalSchema),
+    prompt: askCapital,
+    maxRetries: 0,
+  });
+  assert.deepEqual(object, { city: "Rome" });
 });

@@ -102,11 +102,14 @@ type Call struct {
 	Messages []Message
 	// Tools are the names of the tools the request offered, and
 	// ToolChoice its tool_choice as sent (OpenAI and Anthropic).
-	Tools        []string
-	ToolChoice   json.RawMessage
-	MaxTokens    int // max_completion_tokens, max_tokens; 0 when absent
-	Temperature  *float64
-	JSON         bool // response_format json_object / json_schema
+	Tools       []string
+	ToolChoice  json.RawMessage
+	MaxTokens   int // max_completion_tokens, max_tokens; 0 when absent
+	Temperature *float64
+	JSON        bool // response_format json_object / json_schema
+	// JSONSchema is response_format's json_schema object when its type is
+	// json_schema (OpenAI).
+	JSONSchema   json.RawMessage
 	Stream       bool
 	IncludeUsage bool // OpenAI stream_options.include_usage
 	LogProbs     bool // OpenAI logprobs
@@ -319,7 +322,8 @@ type wireRequest struct {
 		IncludeUsage bool `json:"include_usage"`
 	} `json:"stream_options"`
 	ResponseFormat *struct {
-		Type string `json:"type"`
+		Type       string          `json:"type"`
+		JSONSchema json.RawMessage `json:"json_schema"`
 	} `json:"response_format"`
 	LogProbs    bool `json:"logprobs"`
 	TopLogProbs int  `json:"top_logprobs"`
@@ -454,6 +458,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		call.MaxTokens = *req.MaxTokens
 	}
 	call.JSON = req.ResponseFormat != nil && strings.HasPrefix(req.ResponseFormat.Type, "json")
+	if req.ResponseFormat != nil && req.ResponseFormat.Type == "json_schema" {
+		call.JSONSchema = req.ResponseFormat.JSONSchema
+	}
 	call.IncludeUsage = req.StreamOptions != nil && req.StreamOptions.IncludeUsage
 	call.LogProbs, call.TopLogProbs = req.LogProbs, req.TopLogProbs
 	for _, t := range req.Tools {
