@@ -634,6 +634,7 @@ func FuzzDecodeChatRequest(f *testing.F) {
 		`{"model": "m", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 0}`,
 		`{"model": "m", "messages": [{"role": "assistant", "content": null}], "stop": 5}`,
 		`{"model": "m", "messages": [{"role": "user", "content": "w?"}, {"role": "assistant", "content": null, "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]}, {"role": "tool", "tool_call_id": "c1", "content": "18"}], "tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}], "tool_choice": {"type": "function", "function": {"name": "f"}}}`,
+		`{"model": "m", "messages": [{"role": "user", "content": "c?"}], "response_format": {"type": "json_schema", "json_schema": {"name": "c", "strict": true, "schema": {"type": "object"}}}}`,
 		`[]`, `{`, ``, `null`,
 	} {
 		f.Add([]byte(s))
