@@ -259,3 +259,10 @@ func (st *staticTokens) addAttachment(a graph.Attachment, m *catalog.Model, fees
 	}
 	return nil
 }
+
+// ImageTokensFor is what model m bills for one w x h image with OpenAI's
+// detail ("" for auto): the rule its catalog entry names (image_tokens;
+// Anthropic's area rule when it names none).
+func ImageTokensFor(m *catalog.Model, w, h int, detail tokens.Detail) (int, error) {
+	return tokens.ImageTokens(imageRule(m), w, h, detail)
+}

@@ -3,6 +3,7 @@ package executor
 import (
 	"cmp"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -126,12 +127,21 @@ import (
 // not streamed from the provider (the streaming function gets the text,
 // if any, in one piece) and takes no cascade.
 //
+// Images: llms.ImageURLContent (a data: or http(s) URL, with OpenAI's
+// detail) and image llms.BinaryContent parts of user messages go only to
+// models the catalog lists with image input, each priced with the model's
+// image rule: at its size when the router can read it (a PNG, JPEG or GIF
+// data: URL), else at the most the rule bills for a picture a provider
+// keeps. OpenAI-protocol providers get URLs as they are; the others take
+// data: URLs only (costwise fetches no URL for a caller): a remote URL
+// there fails the rung without being sent, and the ladder moves on.
+//
 // Structured output: a call with [WithJSONSchema] is in JSON mode, and an
 // answer that does not match the schema escalates like one a validate rule
 // rejects (see WithJSONSchema).
 //
-// Limits: text only (images and binary parts are refused with an error;
-// so are the deprecated llms.WithFunctions); stop words are applied to the answer locally (the provider is
+// Limits: text and images only (audio and other binary parts are refused
+// with an error; so are the deprecated llms.WithFunctions); stop words are applied to the answer locally (the provider is
 // not asked to stop, so the tokens after a stop word are paid for); a
 // streaming function receives the whole answer as one chunk; one choice
 // per call. A Router is safe for concurrent use.
@@ -655,7 +665,7 @@ func (r *Router) prepare(messages []llms.MessageContent, options []llms.CallOpti
 			}
 		}
 	}
-	plan, err := r.rank(rt, task, full, counted, &co)
+	plan, err := r.rank(rt, task, full, counted, &co, imagesOf(turns))
 	if err != nil {
 		return nil, err
 	}
@@ -693,6 +703,7 @@ func flatten(messages []llms.MessageContent) (system string, turns []provider.Tu
 		tag, body string // tag: user, assistant or tool
 		calls     []llms.ToolCall
 		result    *llms.ToolCallResponse // a tool message's, when it names its call
+		images    []provider.Image       // a user message's
 	}
 	var sys []string
 	var conv []msg
@@ -714,9 +725,20 @@ func flatten(messages []llms.MessageContent) (system string, turns []provider.Tu
 					r := p
 					cur.result = &r
 				}
+			case llms.ImageURLContent:
+				cur.images = append(cur.images, provider.Image{URL: p.URL, Detail: p.Detail})
+			case llms.BinaryContent:
+				if !strings.HasPrefix(p.MIMEType, "image/") {
+					return "", nil, "", fmt.Errorf("router: message %d part %d is %s data; the router sends text, images and tool calls only", i, j, p.MIMEType)
+				}
+				cur.images = append(cur.images, provider.Image{URL: "data:" + p.MIMEType + ";base64," + base64.StdEncoding.EncodeToString(p.Data)})
 			default:
-				return "", nil, "", fmt.Errorf("router: message %d part %d is %T; the router sends text and tool calls only", i, j, p)
+				return "", nil, "", fmt.Errorf("router: message %d part %d is %T; the router sends text, images and tool calls only", i, j, p)
 			}
+		}
+		if len(cur.images) > 0 && (m.Role == llms.ChatMessageTypeAI || m.Role == llms.ChatMessageTypeSystem ||
+			m.Role == llms.ChatMessageTypeTool || m.Role == llms.ChatMessageTypeFunction) {
+			return "", nil, "", fmt.Errorf("router: message %d: images go in user messages only", i)
 		}
 		cur.body = b.String()
 		switch m.Role {
@@ -736,8 +758,11 @@ func flatten(messages []llms.MessageContent) (system string, turns []provider.Tu
 	switch {
 	case len(conv) == 0:
 		return "", nil, "", errors.New("router: no user message to send")
-	case len(conv) == 1 && conv[0].tag == "user":
+	case len(conv) == 1 && conv[0].tag == "user" && len(conv[0].images) == 0:
 		text = conv[0].body
+	case len(conv) == 1 && conv[0].tag == "user": // one user message with pictures
+		text = conv[0].body + strings.Repeat("\n[image]", len(conv[0].images))
+		turns = []provider.Turn{{Role: provider.TurnUser, Text: conv[0].body, Images: conv[0].images}}
 	default:
 		parts := make([]string, len(conv))
 		turns = make([]provider.Turn, len(conv))
@@ -746,6 +771,7 @@ func flatten(messages []llms.MessageContent) (system string, turns []provider.Tu
 			for _, c := range m.calls {
 				parts[i] += "\n" + c.FunctionCall.Name + c.FunctionCall.Arguments
 			}
+			parts[i] += strings.Repeat("\n[image]", len(m.images))
 			switch {
 			case m.tag == "assistant":
 				turns[i] = provider.Turn{Role: provider.TurnAssistant, Text: m.body, ToolCalls: m.calls}
@@ -754,7 +780,7 @@ func flatten(messages []llms.MessageContent) (system string, turns []provider.Tu
 			case m.tag == "tool": // no call to answer: sent as what the user reports
 				turns[i] = provider.Turn{Role: provider.TurnUser, Text: parts[i]}
 			default:
-				turns[i] = provider.Turn{Role: provider.TurnUser, Text: m.body}
+				turns[i] = provider.Turn{Role: provider.TurnUser, Text: m.body, Images: m.images}
 			}
 		}
 		text = strings.Join(parts, "\n\n")
@@ -768,8 +794,8 @@ func flatten(messages []llms.MessageContent) (system string, turns []provider.Tu
 // rank prices every catalog model for the call and builds its ladder.
 // full is the system prompt and the text joined by a newline, as a
 // classifier reads them; counted is full with the tools' definitions, as
-// the prompt is counted.
-func (r *Router) rank(rt *route, task, full, counted string, co *llms.CallOptions) (*RoutePlan, error) {
+// the prompt is counted; imgs are the call's pictures.
+func (r *Router) rank(rt *route, task, full, counted string, co *llms.CallOptions, imgs []imageIn) (*RoutePlan, error) {
 	n200, err := tokens.Count(tokens.O200kBase, counted)
 	if err != nil {
 		return nil, fmt.Errorf("router: counting the prompt: %w", err)
@@ -789,7 +815,7 @@ func (r *Router) rank(rt *route, task, full, counted string, co *llms.CallOption
 	var cands []RouteCandidate
 	var weak map[string]RouteCandidate // usable models below min_quality: cascade stages only
 	for _, m := range r.cat.Models() {
-		c, reason, detail := r.admit(rt, m, task, co, counted, exact, n200, expected, outCap)
+		c, reason, detail := r.admit(rt, m, task, co, counted, imgs, exact, n200, expected, outCap)
 		if reason != "" {
 			plan.Rejected = append(plan.Rejected, RouteRejection{Model: m.ID, Reason: reason, Detail: detail})
 			if reason == "quality" && c.model != nil && len(r.opts.Cascades) > 0 {
@@ -905,7 +931,7 @@ func (r *Router) cascadeFor(rt *route, task string, expected int64, cands []Rout
 }
 
 // admit prices model m for the call, or says why it is not a candidate.
-func (r *Router) admit(rt *route, m *catalog.Model, task string, co *llms.CallOptions, counted string,
+func (r *Router) admit(rt *route, m *catalog.Model, task string, co *llms.CallOptions, counted string, imgs []imageIn,
 	exact map[tokens.Encoding]int, n200 int, expected, outCap int64) (RouteCandidate, string, string) {
 	var none RouteCandidate
 	if co.Model != "" && co.Model != m.ID && co.Model != apiName(m) {
@@ -929,6 +955,17 @@ func (r *Router) admit(rt *route, m *catalog.Model, task string, co *llms.CallOp
 	if len(co.Tools) > 0 && !m.Tools {
 		return none, "tools", "the call offers tools, and the catalog does not list tool calling for this model"
 	}
+	var imgTok int64
+	if len(imgs) > 0 {
+		if !m.HasModality("image") {
+			return none, "modality", "the call sends images, and the catalog does not list image input for this model"
+		}
+		n, err := imageTokens(m, imgs)
+		if err != nil {
+			return none, "modality", "pricing its images: " + err.Error()
+		}
+		imgTok = n
+	}
 	// Prompt tokens: exact for a published tokenizer, else o200k x ratio
 	// with the provider's band.
 	var in tokens.TokenCount
@@ -949,7 +986,7 @@ func (r *Router) admit(rt *route, m *catalog.Model, task string, co *llms.CallOp
 		}
 		in = tokens.TokenCount{Tokens: int(math.Ceil(float64(n200)*rule.Ratio - 1e-9)), RelErr: rule.RelErr}
 	}
-	inTok, inHigh := int64(in.Tokens)+chatFraming, int64(in.High())+chatFraming
+	inTok, inHigh := int64(in.Tokens)+chatFraming+imgTok, int64(in.High())+chatFraming+imgTok
 	out := outCap
 	if m.MaxOutputTokens > 0 {
 		out = min(out, m.MaxOutputTokens)

@@ -649,7 +649,12 @@ func TestRouterRefusesWhatItCannotDo(t *testing.T) {
 		opts []llms.CallOption
 		want string
 	}{
-		{"image part", []llms.MessageContent{{Role: llms.ChatMessageTypeHuman, Parts: []llms.ContentPart{llms.ImageURLContent{URL: "http://x/y.png"}}}}, nil, "text and tool calls only"},
+		{"image to text-only models", []llms.MessageContent{{Role: llms.ChatMessageTypeHuman, Parts: []llms.ContentPart{llms.ImageURLContent{URL: "http://x/y.png"}}}}, nil,
+			"rejected 5 by modality (e.g. openai/nano: the call sends images, and the catalog does not list image input for this model)"},
+		{"audio part", []llms.MessageContent{{Role: llms.ChatMessageTypeHuman, Parts: []llms.ContentPart{llms.BinaryContent{MIMEType: "audio/wav", Data: []byte("RIFF")}}}}, nil,
+			"audio/wav data; the router sends text, images and tool calls only"},
+		{"image from the assistant", []llms.MessageContent{llms.TextParts(llms.ChatMessageTypeHuman, "hi"),
+			{Role: llms.ChatMessageTypeAI, Parts: []llms.ContentPart{llms.ImageURLContent{URL: "http://x/y.png"}}}}, nil, "images go in user messages only"},
 		{"no messages", nil, nil, "no user message"},
 		{"functions", human("hi"), []llms.CallOption{llms.WithFunctions([]llms.FunctionDefinition{{Name: "f"}})}, "give them as tools"},
 		{"tools no model calls", human("hi"), []llms.CallOption{llms.WithTools([]llms.Tool{{Type: "function", Function: &llms.FunctionDefinition{Name: "f"}}})},

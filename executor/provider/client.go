@@ -3,6 +3,7 @@ package provider
 import (
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -86,6 +87,35 @@ type Turn struct {
 	ToolCalls []llms.ToolCall
 	// ToolCallID and ToolName say which call a TurnTool turn answers.
 	ToolCallID, ToolName string
+	// Images are a user turn's pictures, after its text.
+	Images []Image
+}
+
+// Image is a picture in a user turn: a data: URL (base64), which every
+// kind of provider takes, or an http(s) URL, which only OpenAI-protocol
+// providers take (the provider fetches it; costwise never does).
+type Image struct {
+	URL    string
+	Detail string // OpenAI's detail: "", "auto", "low" or "high"
+}
+
+// DataURL decodes a base64 data: URL: its media type and bytes; ok is
+// false for any other URL or a malformed one.
+func DataURL(url string) (mediaType string, data []byte, ok bool) {
+	rest, found := strings.CutPrefix(url, "data:")
+	if !found {
+		return "", nil, false
+	}
+	meta, payload, found := strings.Cut(rest, ",")
+	mediaType, isBase64 := strings.CutSuffix(meta, ";base64")
+	if !found || !isBase64 || mediaType == "" {
+		return "", nil, false
+	}
+	data, err := base64.StdEncoding.DecodeString(payload)
+	if err != nil {
+		return "", nil, false
+	}
+	return mediaType, data, true
 }
 
 // The roles of a Turn.
@@ -105,7 +135,7 @@ func (r Request) turns() []Turn {
 }
 
 // message is the turn as langchaingo sends it.
-func (t Turn) message() llms.MessageContent {
+func (t Turn) message(kind Kind) (llms.MessageContent, error) {
 	switch t.Role {
 	case TurnAssistant:
 		m := llms.MessageContent{Role: llms.ChatMessageTypeAI}
@@ -115,12 +145,30 @@ func (t Turn) message() llms.MessageContent {
 		for _, tc := range t.ToolCalls {
 			m.Parts = append(m.Parts, tc)
 		}
-		return m
+		return m, nil
 	case TurnTool:
 		return llms.MessageContent{Role: llms.ChatMessageTypeTool,
-			Parts: []llms.ContentPart{llms.ToolCallResponse{ToolCallID: t.ToolCallID, Name: t.ToolName, Content: t.Text}}}
+			Parts: []llms.ContentPart{llms.ToolCallResponse{ToolCallID: t.ToolCallID, Name: t.ToolName, Content: t.Text}}}, nil
 	}
-	return llms.TextParts(llms.ChatMessageTypeHuman, t.Text)
+	m := llms.TextParts(llms.ChatMessageTypeHuman, t.Text)
+	if t.Text == "" && len(t.Images) > 0 {
+		m.Parts = nil
+	}
+	for i, img := range t.Images {
+		if kind == KindOpenAI {
+			m.Parts = append(m.Parts, llms.ImageURLContent{URL: img.URL, Detail: img.Detail})
+			continue
+		}
+		mt, data, ok := DataURL(img.URL)
+		if !ok {
+			// langchaingo's Gemini client would download the URL itself,
+			// the others cannot send it: costwise fetches nothing for a
+			// caller.
+			return m, fmt.Errorf("image %d: a %s provider takes images as base64 data: URLs only; send the image inline, or route it to an OpenAI-protocol provider", i+1, kind)
+		}
+		m.Parts = append(m.Parts, llms.BinaryContent{MIMEType: mt, Data: data})
+	}
+	return m, nil
 }
 
 // nameCalls gives each tool call without an id one (Gemini's calls have
@@ -355,6 +403,15 @@ func (cl *client) Call(ctx context.Context, req Request) (Response, error) {
 	if req.MaxTokens < 0 {
 		return Response{}, cl.fail(req, ErrInvalidRequest, fmt.Errorf("max tokens %d is negative", req.MaxTokens))
 	}
+	if cl.pc.Kind != KindOpenAI {
+		for _, t := range req.Turns {
+			for i, img := range t.Images {
+				if _, _, ok := DataURL(img.URL); !ok {
+					return Response{}, cl.fail(req, ErrInvalidRequest, fmt.Errorf("image %d: a %s provider takes images as base64 data: URLs only; send the image inline, or route it to an OpenAI-protocol provider", i+1, cl.pc.Kind))
+				}
+			}
+		}
+	}
 	if cl.pc.Kind == KindOllama && (len(req.Tools) > 0 || hasToolTurns(req.Turns)) {
 		// langchaingo's Ollama client (v0.1.14) sends neither tools nor
 		// tool messages: the model would answer as if none were offered.
@@ -447,7 +504,8 @@ func (cl *client) refund(reserved float64) {
 func estimateTokens(req Request) int {
 	size := len(req.System)
 	for _, t := range req.turns() {
-		size += len(t.Text) + 16 // and the message's framing
+		size += len(t.Text) + 16         // and the message's framing
+		size += 4 * 1600 * len(t.Images) // about the most a provider bills for one image
 		for _, tc := range t.ToolCalls {
 			if tc.FunctionCall != nil {
 				size += len(tc.FunctionCall.Name) + len(tc.FunctionCall.Arguments)
@@ -563,7 +621,11 @@ func (cl *client) callOnce(ctx context.Context, slot *keySlot, req Request) (Res
 		msgs = append(msgs, llms.TextParts(llms.ChatMessageTypeSystem, req.System))
 	}
 	for _, t := range turns {
-		msgs = append(msgs, t.message())
+		m, err := t.message(cl.pc.Kind)
+		if err != nil {
+			return Response{}, cl.fail(req, ErrInvalidRequest, err)
+		}
+		msgs = append(msgs, m)
 	}
 	if len(req.Tools) > 0 {
 		opts = append(opts, llms.WithTools(req.Tools))

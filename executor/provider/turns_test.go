@@ -2,6 +2,7 @@ package provider
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -119,6 +120,80 @@ func TestToolsOnTheWire(t *testing.T) {
 			assert.Equal(t, "tool", c.Messages[2].Role)
 			assert.Equal(t, id, c.Messages[2].ToolCallID)
 			assert.Equal(t, "18C, sunny", c.Messages[2].Text)
+		})
+	}
+}
+
+// tinyPNG is a 2x1 PNG as a data: URL.
+const tinyPNG = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAIAAAABCAYAAAD0In+KAAAAEUlEQVR4nGP4z8DwHwQZYAwAXvUH+Xo2bDcAAAAASUVORK5CYII="
+
+// TestImagesOnTheWire: a user turn's images reach each kind of provider
+// through the real langchaingo clients: OpenAI as image_url parts (data:
+// or remote URL, with detail), the others inline as base64. A remote URL
+// is refused before anything is sent to a provider that cannot take one.
+func TestImagesOnTheWire(t *testing.T) {
+	const remote = "https://example.com/cat.jpg"
+	for _, k := range wireKinds {
+		t.Run(k.name, func(t *testing.T) {
+			srv := k.new(providertest.Script{"m-1": {{Text: "A cat."}}})
+			defer srv.Close()
+			cl := newWireClient(t, k, srv)
+			turns := []Turn{{Role: TurnUser, Text: "What is in the picture?", Images: []Image{{URL: tinyPNG, Detail: "low"}}}}
+			resp, err := cl.Call(context.Background(), Request{Model: "m-1", Turns: turns, MaxTokens: 16})
+			require.NoError(t, err)
+			assert.Equal(t, "A cat.", resp.Text)
+			calls := srv.Calls()
+			require.Len(t, calls, 1)
+			require.Len(t, calls[0].Messages, 1)
+			m := calls[0].Messages[0]
+			assert.Equal(t, "What is in the picture?", m.Text)
+			require.Len(t, m.Images, 1)
+			_, payload, _ := strings.Cut(tinyPNG, ",")
+			switch k.kind {
+			case KindOpenAI:
+				assert.Equal(t, tinyPNG+"#detail=low", m.Images[0])
+			case KindOllama: // Ollama takes base64 without a media type
+				assert.Equal(t, "base64,"+payload, m.Images[0])
+			default:
+				assert.Equal(t, tinyPNG, m.Images[0])
+			}
+
+			turns[0].Images = []Image{{URL: remote, Detail: "high"}}
+			_, err = cl.Call(context.Background(), Request{Model: "m-1", Turns: turns, MaxTokens: 16})
+			if k.kind != KindOpenAI {
+				require.ErrorIs(t, err, ErrInvalidRequest)
+				assert.Contains(t, err.Error(), "base64 data: URLs only")
+				assert.False(t, MayHaveBilled(err))
+				assert.Len(t, srv.Calls(), 1, "nothing more was sent")
+				return
+			}
+			require.NoError(t, err)
+			calls = srv.Calls()
+			require.Len(t, calls, 2)
+			assert.Equal(t, []string{remote + "#detail=high"}, calls[1].Messages[0].Images)
+		})
+	}
+}
+
+func TestDataURL(t *testing.T) {
+	for _, tc := range []struct {
+		url, mt string
+		ok      bool
+	}{
+		{tinyPNG, "image/png", true},
+		{"data:image/jpeg;base64,/9j/", "image/jpeg", true},
+		{"data:image/png,abc", "", false},        // not base64
+		{"data:;base64,AAAA", "", false},         // no media type
+		{"data:image/png;base64,%%%", "", false}, // bad base64
+		{"https://example.com/a.png", "", false},
+	} {
+		t.Run(tc.url, func(t *testing.T) {
+			mt, data, ok := DataURL(tc.url)
+			assert.Equal(t, tc.ok, ok)
+			assert.Equal(t, tc.mt, mt)
+			if ok {
+				assert.NotEmpty(t, data)
+			}
 		})
 	}
 }

@@ -39,10 +39,14 @@
 // checks every answer against the schema and escalates one that does not
 // match (see executor.WithJSONSchema).
 //
+// Pictures: image_url parts of user messages (data: or http(s) URLs) go to
+// models with image input; see executor.Router for how they are priced
+// and which providers take remote URLs.
+//
 // Not yet: resuming runs over HTTP, a "cancelled" status in the ledger
 // (a cancelled run stays "running" there with a stop note; the server
-// reports it cancelled while it remembers it); images, audio and n > 1 in
-// chat completions; tool calls streamed piece by piece (they come whole).
+// reports it cancelled while it remembers it); audio and n > 1 in chat
+// completions; tool calls streamed piece by piece (they come whole).
 //
 // Streaming: a stream request is answered with server-sent events as the
 // upstream sends them (see Server.chat for the headers, the trailer and

@@ -21,7 +21,7 @@ import (
 
 // A small catalog: for writing, openai/small is cheapest but below 0.9;
 // anthropic/mid is the cheapest at or above 0.9; openai/large is best.
-// The two better ones call tools and have a JSON mode.
+// The two better ones call tools, have a JSON mode and take images.
 const testCatalog = `
 [[model]]
 id = "openai/small"
@@ -46,7 +46,8 @@ input_per_mtok = 1.0
 output_per_mtok = 5.0
 context_window = 200000
 max_output_tokens = 4000
-modalities = ["text"]
+modalities = ["text", "image"]
+image_tokens = "anthropic"
 [model.quality]
 default = 0.91
 writing = 0.92
@@ -61,7 +62,10 @@ input_per_mtok = 2.5
 output_per_mtok = 10.0
 context_window = 128000
 max_output_tokens = 4000
-modalities = ["text"]
+modalities = ["text", "image"]
+image_tokens = "openai-tile"
+image_base_tokens = 85
+image_tile_tokens = 170
 [model.quality]
 default = 0.95
 writing = 0.96

@@ -15,6 +15,7 @@ import (
 	"github.com/tmc/langchaingo/llms"
 
 	"github.com/costwise/costwise/executor"
+	"github.com/costwise/costwise/executor/provider"
 )
 
 // ChatRequest is the part of an OpenAI chat completions request the
@@ -62,7 +63,8 @@ type ChatMessage struct {
 	ToolCalls  []ToolCall      `json:"tool_calls,omitempty"`
 	ToolCallID string          `json:"tool_call_id,omitempty"`
 
-	text string
+	text   string
+	images []imagePart
 }
 
 // ToolCall is a tool call in OpenAI's format: in an assistant message of
@@ -150,12 +152,15 @@ func validateChatRequest(r *ChatRequest) (*ChatRequest, error) {
 		default:
 			return nil, fmt.Errorf("messages[%d].role %q is unknown; use system, developer, user, assistant or tool", i, truncate(m.Role))
 		}
-		t, err := contentText(m.Content)
+		t, images, err := contentParts(m.Content)
 		if err != nil {
 			return nil, fmt.Errorf("messages[%d].content: %v", i, err)
 		}
-		m.text = t
-		if m.Role != "system" && m.Role != "developer" && strings.TrimSpace(t) != "" {
+		if len(images) > 0 && m.Role != "user" {
+			return nil, fmt.Errorf("messages[%d].content: images go in user messages only", i)
+		}
+		m.text, m.images = t, images
+		if m.Role != "system" && m.Role != "developer" && (strings.TrimSpace(t) != "" || len(images) > 0) {
 			hasText = true
 		}
 		if len(m.ToolCalls) > 0 && m.Role != "assistant" {
@@ -334,6 +339,60 @@ func truncate(s string) string {
 	return s
 }
 
+// imagePart is an image_url part of a user message.
+type imagePart struct{ url, detail string }
+
+// contentParts returns the text and the images of a message's content: a
+// string, null, or an array of {"type": "text", "text": ...} and
+// {"type": "image_url", "image_url": {"url": ..., "detail": ...}} parts.
+// An image's url is a base64 data: URL or an http(s) URL.
+func contentParts(raw json.RawMessage) (string, []imagePart, error) {
+	s := bytes.TrimSpace(raw)
+	if len(s) == 0 || s[0] != '[' {
+		t, err := contentText(raw)
+		return t, nil, err
+	}
+	var parts []struct {
+		Type     string  `json:"type"`
+		Text     *string `json:"text"`
+		ImageURL *struct {
+			URL    string `json:"url"`
+			Detail string `json:"detail"`
+		} `json:"image_url"`
+	}
+	if err := json.Unmarshal(s, &parts); err != nil {
+		return "", nil, errors.New(`must be a string or an array of {"type": "text", "text": ...} and {"type": "image_url", "image_url": {"url": ...}} parts`)
+	}
+	var b strings.Builder
+	var images []imagePart
+	for j, p := range parts {
+		switch {
+		case p.Type == "text" && p.Text != nil:
+			b.WriteString(*p.Text)
+		case p.Type == "image_url" && p.ImageURL != nil:
+			u := p.ImageURL.URL
+			switch {
+			case strings.HasPrefix(u, "data:"):
+				if _, _, ok := provider.DataURL(u); !ok {
+					return "", nil, fmt.Errorf("part %d: image_url.url is a data: URL that is not data:image/...;base64,<data>", j)
+				}
+			case strings.HasPrefix(u, "https://"), strings.HasPrefix(u, "http://"):
+			default:
+				return "", nil, fmt.Errorf("part %d: image_url.url must be an http(s) URL or a base64 data: URL", j)
+			}
+			switch p.ImageURL.Detail {
+			case "", "auto", "low", "high":
+			default:
+				return "", nil, fmt.Errorf("part %d: image_url.detail %q is not auto, low or high", j, truncate(p.ImageURL.Detail))
+			}
+			images = append(images, imagePart{url: u, detail: p.ImageURL.Detail})
+		default:
+			return "", nil, fmt.Errorf("part %d has type %q; only text and image_url parts are supported", j, truncate(p.Type))
+		}
+	}
+	return b.String(), images, nil
+}
+
 // contentText returns the text of a message's content: a string, null, or
 // an array of {"type": "text", "text": ...} parts.
 func contentText(raw json.RawMessage) (string, error) {
@@ -408,6 +467,15 @@ func (r *ChatRequest) messages() []llms.MessageContent {
 			}
 			out = append(out, llms.MessageContent{Role: role,
 				Parts: []llms.ContentPart{llms.ToolCallResponse{ToolCallID: m.ToolCallID, Name: name, Content: m.text}}})
+		case len(m.images) > 0:
+			mc := llms.MessageContent{Role: role}
+			if m.text != "" {
+				mc.Parts = append(mc.Parts, llms.TextContent{Text: m.text})
+			}
+			for _, img := range m.images {
+				mc.Parts = append(mc.Parts, llms.ImageURLContent{URL: img.url, Detail: img.detail})
+			}
+			out = append(out, mc)
 		default:
 			out = append(out, llms.TextParts(role, m.text))
 		}

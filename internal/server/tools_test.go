@@ -3,8 +3,13 @@ package server
 import (
 	"bufio"
 	"bytes"
+	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"image"
+	"image/png"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -178,4 +183,58 @@ func TestChatJSONSchema(t *testing.T) {
 			assert.Contains(t, ae.Message, tc.want)
 		})
 	}
+}
+
+// pngEncode writes a w x h grey PNG.
+func pngEncode(w io.Writer, width, height int) error {
+	return png.Encode(w, image.NewGray(image.Rect(0, 0, width, height)))
+}
+
+// TestChatImages: pictures in user messages, as OpenAI clients send them:
+// only models that take images are picked; an inline (data:) picture
+// reaches Anthropic as base64; a remote one cannot (costwise fetches no URL
+// for a client): that rung fails without being sent or paid, and the
+// request escalates to OpenAI, which gets the URL.
+func TestChatImages(t *testing.T) {
+	e := newEnv(t, providertest.Script{"large": {{Text: "A cat."}}}, providertest.Script{"mid": {{Text: "A square."}}}, serverTOML, nil)
+	ts := httptest.NewServer(e.srv.Handler())
+	defer ts.Close()
+	var png bytes.Buffer
+	require.NoError(t, pngEncode(&png, 64, 32))
+	dataURL := "data:image/png;base64," + base64.StdEncoding.EncodeToString(png.Bytes())
+	ask := func(model, url string) string {
+		return fmt.Sprintf(`{"model": %q, "messages": [{"role": "user", "content": [{"type": "text", "text": "What is this?"},
+			{"type": "image_url", "image_url": {"url": %q, "detail": "low"}}]}]}`, model, url)
+	}
+
+	resp, out := post(t, ts.URL+"/v1/chat/completions", clientKeyA, ask("cheap-chat", dataURL))
+	require.Equal(t, http.StatusOK, resp.StatusCode, string(out))
+	assert.Equal(t, "anthropic/mid", resp.Header.Get("x-costwise-model"))
+	an := e.an.Calls()
+	require.Len(t, an, 1)
+	require.Len(t, an[0].Messages, 1)
+	assert.Equal(t, "What is this?", an[0].Messages[0].Text)
+	assert.Equal(t, []string{dataURL}, an[0].Messages[0].Images, "inline, as base64")
+
+	const remote = "https://example.com/cat.jpg"
+	resp, out = post(t, ts.URL+"/v1/chat/completions", clientKeyA, ask("cheap-chat", remote))
+	require.Equal(t, http.StatusOK, resp.StatusCode, string(out))
+	assert.Equal(t, "openai/large", resp.Header.Get("x-costwise-model"))
+	assert.Equal(t, "1", resp.Header.Get("x-costwise-escalations"))
+	assert.Len(t, e.an.Calls(), 1, "nothing was sent to Anthropic")
+	oa := e.oa.Calls()
+	require.Len(t, oa, 1)
+	assert.Equal(t, []string{remote + "#detail=low"}, oa[0].Messages[0].Images)
+	require.NoError(t, e.srv.Flush(context.Background()))
+	rec, err := e.l.Run(resp.Header.Get("x-costwise-run-id"))
+	require.NoError(t, err)
+	first := rec.Nodes[0].Attempts[0]
+	assert.Equal(t, "anthropic/mid", first.Model)
+	assert.Contains(t, first.Reason, "base64 data: URLs only")
+	assert.False(t, first.MayHaveBilled)
+	assert.Zero(t, first.CostNano)
+
+	resp, out = post(t, ts.URL+"/v1/chat/completions", clientKeyA, ask("openai/small", remote))
+	assert.Equal(t, http.StatusBadRequest, resp.StatusCode)
+	assert.Contains(t, apiError(t, out).Message, "does not list image input for this model")
 }

@@ -49,6 +49,10 @@ type geminiContent struct {
 			Name string          `json:"name"`
 			Args json.RawMessage `json:"args"`
 		} `json:"functionCall"`
+		InlineData *struct {
+			MIMEType string `json:"mimeType"`
+			Data     string `json:"data"`
+		} `json:"inlineData"`
 		FunctionResponse *struct {
 			Name     string          `json:"name"`
 			Response json.RawMessage `json:"response"`
@@ -70,6 +74,8 @@ func (c *geminiContent) messages() []Message {
 		switch {
 		case p.FunctionCall != nil:
 			m.ToolCalls = append(m.ToolCalls, " "+p.FunctionCall.Name+" "+string(p.FunctionCall.Args))
+		case p.InlineData != nil:
+			m.Images = append(m.Images, "data:"+p.InlineData.MIMEType+";base64,"+p.InlineData.Data)
 		case p.FunctionResponse != nil:
 			var r struct {
 				Response string `json:"response"`
@@ -78,7 +84,7 @@ func (c *geminiContent) messages() []Message {
 			results = append(results, Message{Role: "tool", Text: r.Response, ToolCallID: p.FunctionResponse.Name})
 		}
 	}
-	if m.Text == "" && len(m.ToolCalls) == 0 && len(results) > 0 {
+	if m.Text == "" && len(m.ToolCalls) == 0 && len(m.Images) == 0 && len(results) > 0 {
 		return results
 	}
 	return append([]Message{m}, results...)

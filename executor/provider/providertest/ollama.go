@@ -40,8 +40,9 @@ func NewOllamaServer(script Script) *Server {
 type ollamaRequest struct {
 	Model    string `json:"model"`
 	Messages []struct {
-		Role    string `json:"role"`
-		Content string `json:"content"`
+		Role    string   `json:"role"`
+		Content string   `json:"content"`
+		Images  []string `json:"images"` // base64, no media type
 	} `json:"messages"`
 	Stream  *bool           `json:"stream"`
 	Format  json.RawMessage `json:"format"`
@@ -75,7 +76,11 @@ func (s *Server) serveOllama(w http.ResponseWriter, r *http.Request) {
 			call.System += m.Content
 			continue
 		}
-		call.addMessage(m.Role, m.Content)
+		msg := Message{Role: m.Role, Text: m.Content}
+		for _, img := range m.Images {
+			msg.Images = append(msg.Images, "base64,"+img)
+		}
+		call.add(msg)
 	}
 	if jsonErr != nil {
 		s.record(call)

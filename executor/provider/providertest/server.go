@@ -130,6 +130,9 @@ type Message struct {
 	Role, Text string
 	ToolCalls  []string
 	ToolCallID string
+	// Images are the message's pictures as data: URLs (inline ones) or
+	// their URLs, with "#detail=" and OpenAI's detail when it was sent.
+	Images []string
 }
 
 // addMessage appends a non-system message to the call.
@@ -358,6 +361,15 @@ type wireBlock struct {
 	Input     json.RawMessage `json:"input"`       // tool_use
 	ToolUseID string          `json:"tool_use_id"` // tool_result
 	Content   json.RawMessage `json:"content"`     // tool_result: a string or text blocks
+	ImageURL  *struct {
+		URL    string `json:"url"`
+		Detail string `json:"detail"`
+	} `json:"image_url"` // OpenAI image_url part
+	Source *struct {
+		Type      string `json:"type"`
+		MediaType string `json:"media_type"`
+		Data      string `json:"data"`
+	} `json:"source"` // Anthropic image block
 }
 
 // messagesOf reads one wire message as the Messages it holds: OpenAI
@@ -379,9 +391,21 @@ func messagesOf(m wireMessage) []Message {
 			out.ToolCalls = append(out.ToolCalls, b.ID+" "+b.Name+" "+string(b.Input))
 		case "tool_result":
 			results = append(results, Message{Role: "tool", Text: text(b.Content), ToolCallID: b.ToolUseID})
+		case "image_url":
+			if b.ImageURL != nil {
+				u := b.ImageURL.URL
+				if b.ImageURL.Detail != "" {
+					u += "#detail=" + b.ImageURL.Detail
+				}
+				out.Images = append(out.Images, u)
+			}
+		case "image":
+			if b.Source != nil && b.Source.Type == "base64" {
+				out.Images = append(out.Images, "data:"+b.Source.MediaType+";base64,"+b.Source.Data)
+			}
 		}
 	}
-	if out.Text == "" && len(out.ToolCalls) == 0 && len(results) > 0 {
+	if out.Text == "" && len(out.ToolCalls) == 0 && len(out.Images) == 0 && len(results) > 0 {
 		return results
 	}
 	return append([]Message{out}, results...)

@@ -1,0 +1,96 @@
+package executor_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"image"
+	"image/png"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/tmc/langchaingo/llms"
+
+	"github.com/costwise/costwise/estimator/catalog"
+	"github.com/costwise/costwise/executor"
+	"github.com/costwise/costwise/executor/provider/providertest"
+)
+
+// pngDataURL is a w x h PNG as a data: URL.
+func pngDataURL(t *testing.T, w, h int) string {
+	t.Helper()
+	var b bytes.Buffer
+	require.NoError(t, png.Encode(&b, image.NewGray(image.Rect(0, 0, w, h))))
+	return "data:image/png;base64," + base64.StdEncoding.EncodeToString(b.Bytes())
+}
+
+// TestRouterImages: a call with a picture goes only to models that take
+// images, each priced with its own image rule: a PNG's size is read from
+// its data: URL, a remote picture is priced at the most the rule bills for
+// a picture a provider accepts; the picture reaches the provider.
+func TestRouterImages(t *testing.T) {
+	e := newRTEnv(t, providertest.Script{"mini": {{Text: "A grey square.", Usage: u(900, 5)}}}, providertest.Script{})
+	// mini takes images, billed with OpenAI's tile rule.
+	blocks := strings.Split(rtCatalog, "[[model]]")
+	for i, b := range blocks {
+		if strings.Contains(b, `id = "openai/mini"`) {
+			b = strings.Replace(b, `modalities = ["text"]`, `modalities = ["text", "image"]`, 1)
+			blocks[i] = strings.Replace(b, "\n[model.quality]", "\nimage_tokens = \"openai-tile\"\nimage_base_tokens = 85\nimage_tile_tokens = 170\n[model.quality]", 1)
+		}
+	}
+	src := strings.Join(blocks, "[[model]]")
+	cat, err := catalog.LoadTOML("rt-catalog.toml", []byte(src))
+	require.NoError(t, err)
+	mini, ok := cat.Lookup("openai/mini")
+	require.True(t, ok)
+	require.True(t, mini.HasModality("image"), "the test catalog gives mini image input")
+	e.cat = cat
+	r := e.router(t, executor.RouterOptions{})
+
+	inputOf := func(msgs []llms.MessageContent, opts ...llms.CallOption) (ladder []string, miniIn int64) {
+		t.Helper()
+		p, err := r.Prepare(msgs, opts...)
+		require.NoError(t, err)
+		for _, c := range p.Plan().Ladder {
+			ladder = append(ladder, c.Model)
+			if c.Model == "openai/mini" {
+				miniIn = c.InputTokens
+			}
+		}
+		return ladder, miniIn
+	}
+	ask := func(parts ...llms.ContentPart) []llms.MessageContent {
+		return []llms.MessageContent{{Role: llms.ChatMessageTypeHuman, Parts: append([]llms.ContentPart{llms.TextContent{Text: "What is this?"}}, parts...)}}
+	}
+	// The same text with the transcript's marker of one picture, as the
+	// prompt is counted.
+	_, textOnly := inputOf(human("What is this?\n[image]"), llms.WithModel("openai/mini"))
+	require.Positive(t, textOnly)
+	square := pngDataURL(t, 1024, 1024)
+	for _, tc := range []struct {
+		name  string
+		image llms.ImageURLContent
+		want  int64
+	}{
+		{"1024x1024, high detail: 2x2 tiles", llms.ImageURLContent{URL: square, Detail: "high"}, 85 + 4*170},
+		{"low detail: the base", llms.ImageURLContent{URL: square, Detail: "low"}, 85},
+		{"remote, size unknown: the largest a provider keeps (768x2048, 2x4 tiles)", llms.ImageURLContent{URL: "https://example.com/x.png"}, 85 + 8*170},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ladder, in := inputOf(ask(tc.image))
+			assert.Equal(t, []string{"openai/mini"}, ladder, "only models that take images")
+			assert.Equal(t, tc.want, in-textOnly, "the image's tokens")
+		})
+	}
+
+	resp, err := r.GenerateContent(context.Background(), ask(llms.ImageURLContent{URL: square, Detail: "high"}))
+	require.NoError(t, err)
+	assert.Equal(t, "A grey square.", resp.Choices[0].Content)
+	calls := e.oa.CallsFor("mini")
+	require.Len(t, calls, 1)
+	require.Len(t, calls[0].Messages, 1)
+	assert.Equal(t, "What is this?", calls[0].Messages[0].Text)
+	assert.Equal(t, []string{square + "#detail=high"}, calls[0].Messages[0].Images)
+}
