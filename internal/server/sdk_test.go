@@ -84,12 +84,15 @@ func TestSDKClients(t *testing.T) {
 	// Requests that offer tools get a call of get_weather for the city
 	// the user named, then a text answer to the tool's result.
 	const toolAnswer = "It is 21C and sunny in Rome."
+	const imageAnswer = "One grey pixel."
 	toolUsage := catalog.Usage{InputTokens: 90, OutputTokens: 15}
 	wantTool := e.price(t, "openai/large", toolUsage)
 	e.oa.Respond(func(c providertest.Call) (providertest.Reply, bool) {
 		switch {
 		case c.JSON && strings.Contains(c.Prompt, "capital of Italy"):
 			return providertest.Reply{Text: `{"city":"Rome"}`, Usage: &toolUsage}, true
+		case len(c.Messages) == 1 && len(c.Messages[0].Images) == 1 && strings.HasPrefix(c.Messages[0].Images[0], "data:image/png;base64,"):
+			return providertest.Reply{Text: imageAnswer, Usage: &toolUsage}, true
 		case len(c.Tools) == 0 || len(c.Messages) == 0:
 			return providertest.Reply{}, false
 		case c.Messages[len(c.Messages)-1].Role == "tool":
@@ -141,6 +144,7 @@ func TestSDKClients(t *testing.T) {
 		"SDK_EXPECT_COMPLETION_TOKENS=7",
 		"SDK_EXPECT_COST_USD="+strconv.FormatFloat(float64(want.NanoUSD())/1e9, 'g', -1, 64),
 		"SDK_EXPECT_TOOL_ANSWER="+toolAnswer,
+		"SDK_EXPECT_IMAGE_ANSWER="+imageAnswer,
 		"NO_COLOR=1",
 	)
 	out, err := cmd.CombinedOutput()
@@ -164,10 +168,14 @@ func TestSDKClients(t *testing.T) {
 	// upstream. Each went to openai/large with the provider's
 	// key and is in the ledger at the catalog price.
 	calls := e.oa.Calls()
-	var plain, withTools, structured int
+	var plain, withTools, structured, pictures int
 	for _, c := range calls {
 		assert.Equal(t, "large", c.Model)
 		assert.Equal(t, oaKey, c.Key, "the provider's key, not the client's, goes upstream")
+		if len(c.Messages) > 0 && len(c.Messages[0].Images) > 0 {
+			pictures++
+			continue
+		}
 		if c.JSON {
 			structured++
 			assert.Contains(t, string(c.JSONSchema), `"city"`, "the schema reaches the upstream")
@@ -186,14 +194,15 @@ func TestSDKClients(t *testing.T) {
 	assert.Equal(t, 5, plain, "upstream calls without tools")
 	assert.Equal(t, 5, withTools, "upstream calls with tools")
 	assert.Equal(t, 2, structured, "upstream calls with a JSON schema (the bad schema never left)")
+	assert.Equal(t, 2, pictures, "upstream calls with a picture")
 	assert.Empty(t, e.an.Calls())
 	runs, err := e.l.Runs(0)
 	require.NoError(t, err)
-	require.Len(t, runs, 12, "ledger runs")
+	require.Len(t, runs, 14, "ledger runs")
 	spent := map[int64]int{}
 	for _, r := range runs {
 		assert.Equal(t, "router:sdk-chat", r.WorkflowName)
 		spent[r.SpentNano]++
 	}
-	assert.Equal(t, map[int64]int{want.NanoUSD(): 5, wantTool.NanoUSD(): 7}, spent)
+	assert.Equal(t, map[int64]int{want.NanoUSD(): 5, wantTool.NanoUSD(): 9}, spent)
 }

@@ -639,6 +639,7 @@ func FuzzDecodeChatRequest(f *testing.F) {
 		`{"model": "m", "messages": [{"role": "assistant", "content": null}], "stop": 5}`,
 		`{"model": "m", "messages": [{"role": "user", "content": "w?"}, {"role": "assistant", "content": null, "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]}, {"role": "tool", "tool_call_id": "c1", "content": "18"}], "tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}], "tool_choice": {"type": "function", "function": {"name": "f"}}}`,
 		`{"model": "m", "messages": [{"role": "user", "content": "c?"}], "response_format": {"type": "json_schema", "json_schema": {"name": "c", "strict": true, "schema": {"type": "object"}}}}`,
+		`{"model": "m", "messages": [{"role": "user", "content": [{"type": "text", "text": "what?"}, {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo=", "detail": "low"}}]}]}`,
 		`[]`, `{`, ``, `null`,
 	} {
 		f.Add([]byte(s))

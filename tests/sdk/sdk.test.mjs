@@ -351,3 +351,45 @@ test("ai-sdk: generateObject", async () => {
   });
   assert.deepEqual(object, { city: "Rome" });
 });
+
+// Pictures. The gateway is asked with a 1x1 PNG, inline; the upstream is
+// expected to describe it as SDK_EXPECT_IMAGE_ANSWER when that is set.
+const expectImageAnswer = process.env.SDK_EXPECT_IMAGE_ANSWER || "";
+const onePixelPNG =
+  "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAAAAAA6fptVAAAACklEQVR4nGNgAAAAAgABSK+kcQAAAABJRU5ErkJggg==";
+
+test("openai: a picture as an image_url part", async () => {
+  const r = await client.chat.completions.create({
+    model,
+    messages: [
+      {
+        role: "user",
+        content: [
+          { type: "text", text: "Describe the picture." },
+          { type: "image_url", image_url: { url: `data:image/png;base64,${onePixelPNG}`, detail: "low" } },
+        ],
+      },
+    ],
+  });
+  assert.equal(r.choices[0].finish_reason, "stop");
+  assert.ok(r.choices[0].message.content);
+  if (expectImageAnswer) assert.equal(r.choices[0].message.content, expectImageAnswer);
+});
+
+test("ai-sdk: generateText with an image part", async () => {
+  const result = await generateText({
+    model: provider.chat(model),
+    maxRetries: 0,
+    messages: [
+      {
+        role: "user",
+        content: [
+          { type: "text", text: "Describe the picture." },
+          { type: "image", image: Buffer.from(onePixelPNG, "base64"), mediaType: "image/png" },
+        ],
+      },
+    ],
+  });
+  assert.ok(result.text);
+  if (expectImageAnswer) assert.equal(result.text, expectImageAnswer);
+});
