@@ -37,6 +37,7 @@ type SyncRouterRecorder struct {
 
 // heldRun is what a SyncRouterRecorder holds of one request.
 type heldRun struct {
+	created time.Time
 	call    RoutedCall
 	node    string // StartNode's node ("" until then)
 	written bool   // the run and its node are in the ledger
@@ -60,14 +61,31 @@ func (s *SyncRouterRecorder) CreateCall(c RoutedCall) (string, error) {
 	if _, err := routedNewRun(c); err != nil {
 		return "", err
 	}
+	now := s.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, dup := s.held[c.ID]; dup {
 		return "", fmt.Errorf("%w: run id %q is already being recorded", ledger.ErrInvalid, c.ID)
 	}
-	s.held[c.ID] = &heldRun{call: c}
+	if len(s.held) >= maxHeldRuns {
+		// A request the router abandoned (a ledger failure ends it without
+		// FinishRun) is held no longer than this.
+		for id, h := range s.held {
+			if now.Sub(h.created) > heldRunTTL {
+				delete(s.held, id)
+			}
+		}
+	}
+	s.held[c.ID] = &heldRun{created: now, call: c}
 	return c.ID, nil
 }
+
+// A SyncRouterRecorder forgets requests held longer than heldRunTTL once it
+// holds maxHeldRuns.
+const (
+	maxHeldRuns = 4096
+	heldRunTTL  = time.Hour
+)
 
 // get returns the held request, or nil.
 func (s *SyncRouterRecorder) get(runID string) *heldRun {
