@@ -187,6 +187,34 @@ func nameCalls(calls []llms.ToolCall) {
 	}
 }
 
+// mapParameters returns tools whose parameters are map[string]any, the
+// only form langchaingo's Gemini client takes (a json.RawMessage or a
+// struct is re-read through JSON).
+func mapParameters(tools []llms.Tool) ([]llms.Tool, error) {
+	out := make([]llms.Tool, len(tools))
+	for i, t := range tools {
+		out[i] = t
+		if t.Function == nil || t.Function.Parameters == nil {
+			continue
+		}
+		if _, ok := t.Function.Parameters.(map[string]any); ok {
+			continue
+		}
+		b, err := json.Marshal(t.Function.Parameters)
+		if err != nil {
+			return nil, fmt.Errorf("tool %q: parameters: %w", t.Function.Name, err)
+		}
+		var m map[string]any
+		if err := json.Unmarshal(b, &m); err != nil {
+			return nil, fmt.Errorf("tool %q: parameters must be a JSON object: %w", t.Function.Name, err)
+		}
+		f := *t.Function
+		f.Parameters = m
+		out[i].Function = &f
+	}
+	return out, nil
+}
+
 // hasToolTurns reports whether a conversation holds tool calls or results.
 func hasToolTurns(turns []Turn) bool {
 	for _, t := range turns {
@@ -628,7 +656,13 @@ func (cl *client) callOnce(ctx context.Context, slot *keySlot, req Request) (Res
 		msgs = append(msgs, m)
 	}
 	if len(req.Tools) > 0 {
-		opts = append(opts, llms.WithTools(req.Tools))
+		tools := req.Tools
+		if cl.pc.Kind == KindGoogleAI {
+			if tools, err = mapParameters(tools); err != nil {
+				return Response{}, cl.fail(req, ErrInvalidRequest, err)
+			}
+		}
+		opts = append(opts, llms.WithTools(tools))
 	}
 	if req.ToolChoice != nil {
 		opts = append(opts, llms.WithToolChoice(req.ToolChoice))

@@ -2,6 +2,7 @@ package provider
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -59,9 +60,10 @@ func TestTurnsCountedLocally(t *testing.T) {
 // none: the client makes one). Ollama's client would drop the tools: such
 // a request is refused before it is sent.
 func TestToolsOnTheWire(t *testing.T) {
+	// Parameters as raw JSON: Gemini's client takes only a map, and the
+	// client converts it.
 	weather := llms.Tool{Type: "function", Function: &llms.FunctionDefinition{Name: "get_weather", Description: "Weather in a city.",
-		Parameters: map[string]any{"type": "object", "properties": map[string]any{"city": map[string]any{"type": "string"}},
-			"required": []string{"city"}}}}
+		Parameters: json.RawMessage(`{"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}`)}}
 	earlier := llms.ToolCall{ID: "call_1", Type: "function", FunctionCall: &llms.FunctionCall{Name: "get_weather", Arguments: `{"city":"Paris"}`}}
 	turns := []Turn{
 		{Role: TurnUser, Text: "Weather in Paris and Rome?"},

@@ -281,10 +281,13 @@ func (r *ChatRequest) decodeTools() error {
 			seen[t.Function.Name] = true
 			def := &llms.FunctionDefinition{Name: t.Function.Name, Description: t.Function.Description, Strict: t.Function.Strict}
 			if isSet(t.Function.Parameters) {
-				if p := bytes.TrimSpace(t.Function.Parameters); p[0] != '{' {
+				// A map, as every langchaingo client takes it (Gemini's
+				// takes nothing else).
+				var params map[string]any
+				if err := json.Unmarshal(t.Function.Parameters, &params); err != nil {
 					return fmt.Errorf("tools[%d].function.parameters must be a JSON schema object", i)
 				}
-				def.Parameters = t.Function.Parameters
+				def.Parameters = params
 			}
 			r.tools = append(r.tools, llms.Tool{Type: "function", Function: def})
 		}
