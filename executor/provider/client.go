@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -59,7 +60,10 @@ type Request struct {
 	// (OpenAI-protocol, Anthropic and Gemini tool calling through
 	// langchaingo; refused for Ollama, whose langchaingo client drops
 	// them); ToolChoice is "auto", "none", "required" or an
-	// llms.ToolChoice naming one (nil: the provider's default).
+	// llms.ToolChoice naming one (nil: the provider's default; only
+	// OpenAI-protocol providers take one other than "auto": langchaingo's
+	// Anthropic and Gemini clients drop it, so such a call is refused
+	// there before it is sent).
 	Tools      []llms.Tool
 	ToolChoice any
 	// JSONSchema, when set, asks for a JSON answer that matches it (JSON is
@@ -213,6 +217,20 @@ func mapParameters(tools []llms.Tool) ([]llms.Tool, error) {
 		out[i].Function = &f
 	}
 	return out, nil
+}
+
+// toolChoiceString names a tool choice in an error.
+func toolChoiceString(c any) string {
+	switch c := c.(type) {
+	case string:
+		return strconv.Quote(c)
+	case llms.ToolChoice:
+		if c.Function != nil {
+			return "function " + strconv.Quote(c.Function.Name)
+		}
+		return strconv.Quote(c.Type)
+	}
+	return fmt.Sprint(c)
 }
 
 // hasToolTurns reports whether a conversation holds tool calls or results.
@@ -439,6 +457,11 @@ func (cl *client) Call(ctx context.Context, req Request) (Response, error) {
 				}
 			}
 		}
+	}
+	if (cl.pc.Kind == KindAnthropic || cl.pc.Kind == KindGoogleAI) && req.ToolChoice != nil && req.ToolChoice != "auto" {
+		// langchaingo's Anthropic and Gemini clients drop the tool choice:
+		// the model would be free to answer without the tool it must call.
+		return Response{}, cl.fail(req, ErrInvalidRequest, fmt.Errorf("tool choice %v cannot be sent to a %s provider (the langchaingo client drops it); route the call to an OpenAI-protocol provider, or leave the choice to the model", toolChoiceString(req.ToolChoice), cl.pc.Kind))
 	}
 	if cl.pc.Kind == KindOllama && (len(req.Tools) > 0 || hasToolTurns(req.Turns)) {
 		// langchaingo's Ollama client (v0.1.14) sends neither tools nor

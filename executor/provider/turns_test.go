@@ -3,6 +3,7 @@ package provider
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -197,5 +198,31 @@ func TestDataURL(t *testing.T) {
 				assert.NotEmpty(t, data)
 			}
 		})
+	}
+}
+
+// TestToolChoiceWhereDropped: a tool choice other than "auto" is refused,
+// unsent, by the kinds whose langchaingo client drops it.
+func TestToolChoiceWhereDropped(t *testing.T) {
+	weather := llms.Tool{Type: "function", Function: &llms.FunctionDefinition{Name: "get_weather"}}
+	for _, k := range wireKinds {
+		for _, choice := range []any{"required", "none", llms.ToolChoice{Type: "function", Function: &llms.FunctionReference{Name: "get_weather"}}} {
+			t.Run(fmt.Sprintf("%s/%v", k.name, choice), func(t *testing.T) {
+				srv := k.new(providertest.Script{"m-1": {{ToolCalls: []providertest.ToolCall{{ID: "c", Name: "get_weather", Arguments: "{}"}}}}})
+				defer srv.Close()
+				cl := newWireClient(t, k, srv)
+				_, err := cl.Call(context.Background(), Request{Model: "m-1", Prompt: "Weather?", MaxTokens: 16,
+					Tools: []llms.Tool{weather}, ToolChoice: choice})
+				switch k.kind {
+				case KindOpenAI:
+					require.NoError(t, err)
+					require.Len(t, srv.Calls(), 1)
+					assert.NotEmpty(t, srv.Calls()[0].ToolChoice, "sent as given")
+				default:
+					require.ErrorIs(t, err, ErrInvalidRequest)
+					assert.Empty(t, srv.Calls(), "nothing was sent")
+				}
+			})
+		}
 	}
 }
