@@ -133,8 +133,13 @@ import (
 // image rule: at its size when the router can read it (a PNG, JPEG or GIF
 // data: URL), else at the most the rule bills for a picture a provider
 // keeps. OpenAI-protocol providers get URLs as they are; the others take
-// data: URLs only (costwise fetches no URL for a caller): a remote URL
-// there fails the rung without being sent, and the ladder moves on.
+// data: URLs only (costwise fetches no URL for a caller). With Clients
+// that know each provider's kind (a *provider.Config), models whose
+// provider would refuse the call (provider.Kind.Refuses: a remote picture
+// off OpenAI's protocol, a tool choice Anthropic's and Gemini's clients
+// drop, tools through Ollama) are left out when the call is ranked
+// (reason provider_kind); other Clients let such a rung fail unsent, and
+// the ladder moves on.
 //
 // Structured output: a call with [WithJSONSchema] is in JSON mode, and an
 // answer that does not match the schema escalates like one a validate rule
@@ -520,7 +525,7 @@ type RouteCandidate struct {
 // RouteRejection says why a catalog model is not in a call's ladder.
 type RouteRejection struct {
 	Model  string
-	Reason string // short code: models, providers, deprecated, modality, quality, context_window, unpriced, cap, provider_unavailable, json_mode, tools, pinned, tokenizer
+	Reason string // short code: models, providers, deprecated, modality, quality, context_window, unpriced, cap, provider_unavailable, provider_kind, json_mode, tools, pinned, tokenizer
 	Detail string
 }
 
@@ -665,7 +670,8 @@ func (r *Router) prepare(messages []llms.MessageContent, options []llms.CallOpti
 			}
 		}
 	}
-	plan, err := r.rank(rt, task, full, counted, &co, imagesOf(turns))
+	plan, err := r.rank(rt, task, full, counted, &co, callShape{imgs: imagesOf(turns),
+		probe: provider.Request{Turns: turns, Tools: co.Tools, ToolChoice: co.ToolChoice}})
 	if err != nil {
 		return nil, err
 	}
@@ -794,8 +800,9 @@ func flatten(messages []llms.MessageContent) (system string, turns []provider.Tu
 // rank prices every catalog model for the call and builds its ladder.
 // full is the system prompt and the text joined by a newline, as a
 // classifier reads them; counted is full with the tools' definitions, as
-// the prompt is counted; imgs are the call's pictures.
-func (r *Router) rank(rt *route, task, full, counted string, co *llms.CallOptions, imgs []imageIn) (*RoutePlan, error) {
+// the prompt is counted; shape is what else decides which models can take
+// the call.
+func (r *Router) rank(rt *route, task, full, counted string, co *llms.CallOptions, shape callShape) (*RoutePlan, error) {
 	n200, err := tokens.Count(tokens.O200kBase, counted)
 	if err != nil {
 		return nil, fmt.Errorf("router: counting the prompt: %w", err)
@@ -815,7 +822,7 @@ func (r *Router) rank(rt *route, task, full, counted string, co *llms.CallOption
 	var cands []RouteCandidate
 	var weak map[string]RouteCandidate // usable models below min_quality: cascade stages only
 	for _, m := range r.cat.Models() {
-		c, reason, detail := r.admit(rt, m, task, co, counted, imgs, exact, n200, expected, outCap)
+		c, reason, detail := r.admit(rt, m, task, co, counted, shape, exact, n200, expected, outCap)
 		if reason != "" {
 			plan.Rejected = append(plan.Rejected, RouteRejection{Model: m.ID, Reason: reason, Detail: detail})
 			if reason == "quality" && c.model != nil && len(r.opts.Cascades) > 0 {
@@ -931,8 +938,9 @@ func (r *Router) cascadeFor(rt *route, task string, expected int64, cands []Rout
 }
 
 // admit prices model m for the call, or says why it is not a candidate.
-func (r *Router) admit(rt *route, m *catalog.Model, task string, co *llms.CallOptions, counted string, imgs []imageIn,
+func (r *Router) admit(rt *route, m *catalog.Model, task string, co *llms.CallOptions, counted string, shape callShape,
 	exact map[tokens.Encoding]int, n200 int, expected, outCap int64) (RouteCandidate, string, string) {
+	imgs := shape.imgs
 	var none RouteCandidate
 	if co.Model != "" && co.Model != m.ID && co.Model != apiName(m) {
 		return none, "pinned", "the call asks for model " + co.Model
@@ -965,6 +973,13 @@ func (r *Router) admit(rt *route, m *catalog.Model, task string, co *llms.CallOp
 			return none, "modality", "pricing its images: " + err.Error()
 		}
 		imgTok = n
+	}
+	if kinds, ok := r.clients.(providerKinds); ok {
+		if k, ok := kinds.KindOf(m.Provider); ok {
+			if err := k.Refuses(shape.probe); err != nil {
+				return none, "provider_kind", err.Error()
+			}
+		}
 	}
 	// Prompt tokens: exact for a published tokenizer, else o200k x ratio
 	// with the provider's band.
@@ -1030,6 +1045,22 @@ func (r *Router) admit(rt *route, m *catalog.Model, task string, co *llms.CallOp
 	}
 	return RouteCandidate{Model: m.ID, Provider: m.Provider, Quality: q, InputTokens: inTok, MaxTokens: int(out),
 		PredictedUSD: cost.TotalUSD, ReserveNano: reserve, model: m}, qReason, qDetail
+}
+
+// callShape is what, besides the prompt, decides which models can take a
+// call: its pictures, and the request a rung would send (conversation,
+// tools, tool choice) for provider.Kind.Refuses.
+type callShape struct {
+	imgs  []imageIn
+	probe provider.Request
+}
+
+// providerKinds is implemented by Clients that know each provider's kind
+// (a *provider.Config): the router then leaves out, when it ranks, the
+// models whose provider would refuse the call (provider.Kind.Refuses)
+// instead of trying them.
+type providerKinds interface {
+	KindOf(provider string) (provider.Kind, bool)
 }
 
 // noCandidate explains an empty ladder: counts by reason and an example.

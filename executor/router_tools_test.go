@@ -2,6 +2,7 @@ package executor_test
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 
@@ -38,6 +39,15 @@ func TestRouterTools(t *testing.T) {
 	plan, err := r.Prepare(human("Weather in Rome?"), llms.WithTools([]llms.Tool{weather}))
 	require.NoError(t, err)
 	assert.Equal(t, []string{"openai/mini", "anthropic/sonnet"}, ladderIDs(plan.Plan()), "models without tool calling are left out")
+	// A required tool choice cannot reach Anthropic through langchaingo:
+	// its model is left out when the call is ranked, not tried.
+	plan, err = r.Prepare(human("Weather in Rome?"), llms.WithTools([]llms.Tool{weather}), llms.WithToolChoice("required"))
+	require.NoError(t, err)
+	assert.Equal(t, []string{"openai/mini"}, ladderIDs(plan.Plan()))
+	i := slices.IndexFunc(plan.Plan().Rejected, func(x executor.RouteRejection) bool { return x.Model == "anthropic/sonnet" })
+	require.GreaterOrEqual(t, i, 0)
+	assert.Equal(t, "provider_kind", plan.Plan().Rejected[i].Reason)
+	assert.Contains(t, plan.Plan().Rejected[i].Detail, `tool choice "required" cannot be sent to anthropic providers`)
 
 	var streamed []string
 	resp, err := r.GenerateContent(ctx, human("Weather in Rome?"), llms.WithTools([]llms.Tool{weather}), llms.WithToolChoice("auto"),

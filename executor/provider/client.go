@@ -219,6 +219,39 @@ func mapParameters(tools []llms.Tool) ([]llms.Tool, error) {
 	return out, nil
 }
 
+// Refuses says why a provider of kind k cannot take req as langchaingo
+// would send it (nil when it can), so that the call fails before it is
+// sent rather than reach the model without what it asked for:
+//   - pictures by URL go to OpenAI-protocol providers only (the others take
+//     data: URLs; costwise fetches no URL for a caller);
+//   - a tool choice other than "auto" is dropped by langchaingo's Anthropic
+//     and Gemini clients: the model would be free not to call the tool;
+//   - langchaingo's Ollama client sends neither tools nor tool messages.
+func (k Kind) Refuses(req Request) error {
+	if k != KindOpenAI {
+		for _, t := range req.Turns {
+			for i, img := range t.Images {
+				if _, _, ok := DataURL(img.URL); !ok {
+					return fmt.Errorf("image %d: %s providers take images as base64 data: URLs only; send the image inline, or route it to an OpenAI-protocol provider", i+1, k)
+				}
+			}
+		}
+	}
+	if (k == KindAnthropic || k == KindGoogleAI) && req.ToolChoice != nil && req.ToolChoice != "auto" {
+		return fmt.Errorf("tool choice %v cannot be sent to %s providers (the langchaingo client drops it); route the call to an OpenAI-protocol provider, or leave the choice to the model", toolChoiceString(req.ToolChoice), k)
+	}
+	if k == KindOllama && (len(req.Tools) > 0 || hasToolTurns(req.Turns)) {
+		return errors.New("tool calling through Ollama is not supported (the langchaingo client drops tools); route tool calls to another provider")
+	}
+	return nil
+}
+
+// KindOf returns the kind of the named provider, when it is configured.
+func (c *Config) KindOf(provider string) (Kind, bool) {
+	pc, ok := c.Providers[provider]
+	return pc.Kind, ok
+}
+
 // toolChoiceString names a tool choice in an error.
 func toolChoiceString(c any) string {
 	switch c := c.(type) {
@@ -449,24 +482,8 @@ func (cl *client) Call(ctx context.Context, req Request) (Response, error) {
 	if req.MaxTokens < 0 {
 		return Response{}, cl.fail(req, ErrInvalidRequest, fmt.Errorf("max tokens %d is negative", req.MaxTokens))
 	}
-	if cl.pc.Kind != KindOpenAI {
-		for _, t := range req.Turns {
-			for i, img := range t.Images {
-				if _, _, ok := DataURL(img.URL); !ok {
-					return Response{}, cl.fail(req, ErrInvalidRequest, fmt.Errorf("image %d: a %s provider takes images as base64 data: URLs only; send the image inline, or route it to an OpenAI-protocol provider", i+1, cl.pc.Kind))
-				}
-			}
-		}
-	}
-	if (cl.pc.Kind == KindAnthropic || cl.pc.Kind == KindGoogleAI) && req.ToolChoice != nil && req.ToolChoice != "auto" {
-		// langchaingo's Anthropic and Gemini clients drop the tool choice:
-		// the model would be free to answer without the tool it must call.
-		return Response{}, cl.fail(req, ErrInvalidRequest, fmt.Errorf("tool choice %v cannot be sent to a %s provider (the langchaingo client drops it); route the call to an OpenAI-protocol provider, or leave the choice to the model", toolChoiceString(req.ToolChoice), cl.pc.Kind))
-	}
-	if cl.pc.Kind == KindOllama && (len(req.Tools) > 0 || hasToolTurns(req.Turns)) {
-		// langchaingo's Ollama client (v0.1.14) sends neither tools nor
-		// tool messages: the model would answer as if none were offered.
-		return Response{}, cl.fail(req, ErrInvalidRequest, errors.New("tool calling through Ollama is not supported (the langchaingo client drops tools); route tool calls to another provider"))
+	if err := cl.pc.Kind.Refuses(req); err != nil {
+		return Response{}, cl.fail(req, ErrInvalidRequest, err)
 	}
 	var reserved float64
 	if cl.tpm != nil {

@@ -193,8 +193,8 @@ func pngEncode(w io.Writer, width, height int) error {
 // TestChatImages: pictures in user messages, as OpenAI clients send them:
 // only models that take images are picked; an inline (data:) picture
 // reaches Anthropic as base64; a remote one cannot (costwise fetches no URL
-// for a client): that rung fails without being sent or paid, and the
-// request escalates to OpenAI, which gets the URL.
+// for a client), so Anthropic's model is left out when the call is ranked
+// and OpenAI, the next cheapest, gets the URL.
 func TestChatImages(t *testing.T) {
 	e := newEnv(t, providertest.Script{"large": {{Text: "A cat."}}}, providertest.Script{"mid": {{Text: "A square."}}}, serverTOML, nil)
 	ts := httptest.NewServer(e.srv.Handler())
@@ -220,7 +220,7 @@ func TestChatImages(t *testing.T) {
 	resp, out = post(t, ts.URL+"/v1/chat/completions", clientKeyA, ask("cheap-chat", remote))
 	require.Equal(t, http.StatusOK, resp.StatusCode, string(out))
 	assert.Equal(t, "openai/large", resp.Header.Get("x-costwise-model"))
-	assert.Equal(t, "1", resp.Header.Get("x-costwise-escalations"))
+	assert.Equal(t, "0", resp.Header.Get("x-costwise-escalations"), "not tried: left out when ranked")
 	assert.Len(t, e.an.Calls(), 1, "nothing was sent to Anthropic")
 	oa := e.oa.Calls()
 	require.Len(t, oa, 1)
@@ -228,11 +228,8 @@ func TestChatImages(t *testing.T) {
 	require.NoError(t, e.srv.Flush(context.Background()))
 	rec, err := e.l.Run(resp.Header.Get("x-costwise-run-id"))
 	require.NoError(t, err)
-	first := rec.Nodes[0].Attempts[0]
-	assert.Equal(t, "anthropic/mid", first.Model)
-	assert.Contains(t, first.Reason, "base64 data: URLs only")
-	assert.False(t, first.MayHaveBilled)
-	assert.Zero(t, first.CostNano)
+	require.Len(t, rec.Nodes[0].Attempts, 1)
+	assert.Equal(t, "openai/large", rec.Nodes[0].Attempts[0].Model)
 
 	resp, out = post(t, ts.URL+"/v1/chat/completions", clientKeyA, ask("openai/small", remote))
 	assert.Equal(t, http.StatusBadRequest, resp.StatusCode)
