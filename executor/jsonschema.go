@@ -83,7 +83,31 @@ func compileSchema(raw json.RawMessage) (*jsonschema.Schema, error) {
 	if err := c.AddResource(schemaURL, doc); err != nil {
 		return nil, err
 	}
-	return c.Compile(schemaURL)
+	s, err := c.Compile(schemaURL)
+	var se *jsonschema.SchemaValidationError
+	if errors.As(err, &se) {
+		return nil, errors.New("it is not a valid JSON schema: " + strings.Join(validationLines(se.Err), "; "))
+	}
+	return s, err
+}
+
+// validationLines are the reasons of a validation error, one per place:
+// its first line (which names the schema) and the lines that only say a
+// combination failed are left out.
+func validationLines(err error) []string {
+	lines := strings.Split(strings.TrimSpace(err.Error()), "\n")
+	var why []string
+	for _, l := range lines[1:] {
+		l = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(l), "- "))
+		if l == "" || strings.HasSuffix(l, "' failed") {
+			continue
+		}
+		why = append(why, l)
+	}
+	if len(why) == 0 {
+		return lines
+	}
+	return why
 }
 
 // mismatch says why answer does not match the schema ("" when it does).
@@ -93,19 +117,8 @@ func (s *answerSchema) mismatch(answer string) string {
 		return "the answer is not valid JSON"
 	}
 	if err := s.compiled.Validate(inst); err != nil {
-		// The error's first line names the schema; the others say where
-		// and why, one per line ("- at '/city': got number, want string").
-		lines := strings.Split(strings.TrimSpace(err.Error()), "\n")
-		var why []string
-		for _, l := range lines[1:] {
-			if l = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(l), "- ")); l != "" {
-				why = append(why, l)
-			}
-		}
-		if len(why) == 0 {
-			why = lines
-		}
-		return "the answer does not match the JSON schema: " + strings.Join(why, "; ")
+		// "at '/city': got number, want string", one per place.
+		return "the answer does not match the JSON schema: " + strings.Join(validationLines(err), "; ")
 	}
 	return ""
 }

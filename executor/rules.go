@@ -3,17 +3,20 @@ package executor
 import (
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/vm"
 
+	"github.com/costwise/costwise/executor/provider"
 	"github.com/costwise/costwise/graph"
 )
 
 // Rules are a workflow's run-time rules, compiled once: each node's
-// validate rule, repeat.until rule and run_if condition.
+// validate rule, output schema, repeat.until rule and run_if condition.
 type Rules struct {
 	validate map[string]*OutputRule
+	schema   map[string]*answerSchema
 	until    map[string]*OutputRule
 	runIf    map[string]*vm.Program
 }
@@ -31,10 +34,21 @@ type NodeOutputEnv struct {
 	Ran    bool   `expr:"ran"`
 }
 
-// CompileRules compiles every node's validate, repeat.until and run_if rule;
-// errors name the file, the node and the field.
+// schemaName is a node's id as a response_format schema name (letters,
+// digits, _ and -).
+func schemaName(id string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '_' || r == '-' || (r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z') || (r >= '0' && r <= '9') {
+			return r
+		}
+		return '_'
+	}, id)
+}
+
+// CompileRules compiles every node's validate, repeat.until and run_if rule
+// and its output schema; errors name the file, the node and the field.
 func CompileRules(w *graph.Workflow) (*Rules, error) {
-	r := &Rules{validate: map[string]*OutputRule{}, until: map[string]*OutputRule{}, runIf: map[string]*vm.Program{}}
+	r := &Rules{validate: map[string]*OutputRule{}, schema: map[string]*answerSchema{}, until: map[string]*OutputRule{}, runIf: map[string]*vm.Program{}}
 	var errs graph.Errors
 	bad := func(i int, n *graph.Node, field string, err error) {
 		p := w.KeyPos(fmt.Sprintf("node[%d].%s", i, field))
@@ -48,6 +62,13 @@ func CompileRules(w *graph.Workflow) (*Rules, error) {
 				bad(i, n, "validate", err)
 			}
 			r.validate[n.ID] = rule
+		}
+		if len(n.OutputSchema) > 0 {
+			compiled, err := compileSchema(n.OutputSchema)
+			if err != nil {
+				bad(i, n, "output_schema", err)
+			}
+			r.schema[n.ID] = &answerSchema{spec: &provider.JSONSchema{Name: schemaName(n.ID), Schema: n.OutputSchema}, compiled: compiled}
 		}
 		if n.Repeat.Until != "" {
 			rule, err := CompileOutputRule(n.Repeat.Until)

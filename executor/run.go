@@ -525,8 +525,17 @@ func (st *runState) ladder(ctx context.Context, i int, nr *NodeResult, iteration
 	// Simulated outputs cannot satisfy a validate rule: the simulator fails
 	// calls by quality instead.
 	var check func(string) (bool, string)
-	if v := st.rules.validate[n.ID]; v != nil && !st.x.opts.Simulated {
+	v, schema := st.rules.validate[n.ID], st.rules.schema[n.ID]
+	if (v != nil || schema != nil) && !st.x.opts.Simulated {
 		check = func(out string) (bool, string) {
+			if schema != nil {
+				if why := schema.mismatch(out); why != "" {
+					return false, why
+				}
+			}
+			if v == nil {
+				return true, ""
+			}
 			ok, err := v.Check(out, iteration)
 			switch {
 			case err != nil:
@@ -623,8 +632,12 @@ func (st *runState) callWithRetries(ctx context.Context, i int, nr *NodeResult, 
 			h.gate = g
 			callCtx = withSimHint(ctx, h)
 		}
-		resp, callErr := client.Call(callCtx, provider.Request{Model: apiName(m), System: system, Prompt: prompt, MaxTokens: maxOut,
-			JSON: slices.Contains(n.Requires, graph.RequireJSON), LogProbs: g != nil && g.signal == estimator.SignalLogprob})
+		preq := provider.Request{Model: apiName(m), System: system, Prompt: prompt, MaxTokens: maxOut,
+			JSON: slices.Contains(n.Requires, graph.RequireJSON), LogProbs: g != nil && g.signal == estimator.SignalLogprob}
+		if s := st.rules.schema[n.ID]; s != nil {
+			preq.JSONSchema = s.spec
+		}
+		resp, callErr := client.Call(callCtx, preq)
 		at.Latency = time.Since(start)
 		if resp.Latency > 0 {
 			at.Latency = resp.Latency

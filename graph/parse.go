@@ -1,6 +1,7 @@
 package graph
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -47,8 +48,8 @@ func Parse(name string, data []byte) (*Workflow, error) {
 	w := &Workflow{File: name, src: ix}
 	var diags Errors
 	for _, u := range ix.Undecoded(md) {
-		if strings.HasPrefix(stripIdx(u.Path), "node.output_tokens.") {
-			continue // decoded by hand: decodeTokenHint reports its own keys
+		if p := stripIdx(u.Path); strings.HasPrefix(p, "node.output_tokens.") || strings.HasPrefix(p, "node.output_schema.") {
+			continue // decoded by hand (decodeTokenHint reports its own keys), or free-form (a JSON schema)
 		}
 		diags = append(diags, &Diagnostic{File: name, Line: u.Pos.Line, Col: u.Pos.Col, Field: u.Path,
 			Msg: fmt.Sprintf("unknown key %q; %s", u.Key, suggestKey(u.Path))})
@@ -114,6 +115,7 @@ type fileNode struct {
 	Validate          string           `toml:"validate"`
 	CachePrefixTokens *int             `toml:"cache_prefix_tokens"`
 	Requires          []string         `toml:"requires"`
+	OutputSchema      any              `toml:"output_schema"`
 	Attachment        []fileAttachment `toml:"attachment"`
 }
 
@@ -203,6 +205,16 @@ func (f *fileWorkflow) into(w *Workflow) Errors {
 		}
 		if fn.Task != nil {
 			n.Task = *fn.Task
+		}
+		if fn.OutputSchema != nil {
+			// A TOML table is JSON-encodable; the executor compiles it.
+			if _, ok := fn.OutputSchema.(map[string]any); !ok {
+				bad(base+".output_schema", fn.ID, "output_schema", fmt.Sprintf("is %s; give a table, the JSON Schema its output must match, e.g. { type = \"object\", required = [\"label\"] }", tomlpos.TypeName(fn.OutputSchema)))
+			} else if b, err := json.Marshal(fn.OutputSchema); err != nil {
+				bad(base+".output_schema", fn.ID, "output_schema", "cannot be read as JSON: "+err.Error())
+			} else {
+				n.OutputSchema = b
+			}
 		}
 		if fn.InputTokens != nil {
 			n.InputTokens = *fn.InputTokens

@@ -5,6 +5,7 @@ import (
 	"math"
 	"path"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -179,6 +180,9 @@ func (v *validator) node(base string, n *Node) {
 		if _, err := path.Match(g, ""); err != nil || strings.TrimSpace(g) == "" {
 			v.add(base+".models", id, fmt.Sprintf("models[%d]", k), "bad glob %q: use * and ? over model ids such as \"openai/gpt-4o*\"", g)
 		}
+	}
+	if len(n.OutputSchema) > 0 && !slices.Contains(n.Requires, RequireJSON) {
+		n.Requires = append(slices.Clone(n.Requires), RequireJSON) // a schema implies JSON mode
 	}
 	for _, r := range n.Requires {
 		if r != RequireTools && r != RequireJSON && r != RequireReasoning {

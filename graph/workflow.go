@@ -1,6 +1,10 @@
 package graph
 
-import "github.com/costwise/costwise/internal/tomlpos"
+import (
+	"encoding/json"
+
+	"github.com/costwise/costwise/internal/tomlpos"
+)
 
 // Task kinds that the default catalog rates every model on. A node may name
 // another kind when a user catalog rates it; the estimator falls back to
@@ -110,20 +114,24 @@ type Pos = tomlpos.Pos
 
 // Node is one step of the workflow: one LLM call, or a loop of calls.
 type Node struct {
-	ID                string
-	Task              string // task kind; TaskDefault when omitted
-	Description       string
-	DependsOn         []string
-	System            string // optional system prompt
-	Prompt            string // template with {{input.NAME}} and {{node.ID.output}}
-	InputTokens       int    // explicit prompt size; 0 = count from the prompt
-	OutputTokens      TokenHint
-	MinQuality        float64 // 0 = no minimum
-	Models            []string
-	When              float64 // probability that the node runs, for estimation; 1 unless set
-	RunIf             string  // expr over input.NAME and node.ID.output deciding at run time whether the node runs
-	Repeat            Repeat
-	Validate          string // expr rule over the output, checked by the executor
+	ID           string
+	Task         string // task kind; TaskDefault when omitted
+	Description  string
+	DependsOn    []string
+	System       string // optional system prompt
+	Prompt       string // template with {{input.NAME}} and {{node.ID.output}}
+	InputTokens  int    // explicit prompt size; 0 = count from the prompt
+	OutputTokens TokenHint
+	MinQuality   float64 // 0 = no minimum
+	Models       []string
+	When         float64 // probability that the node runs, for estimation; 1 unless set
+	RunIf        string  // expr over input.NAME and node.ID.output deciding at run time whether the node runs
+	Repeat       Repeat
+	Validate     string // expr rule over the output, checked by the executor
+	// OutputSchema is a JSON Schema (as JSON) the output must match: the
+	// node then requires JSON mode, and the executor checks every answer
+	// against it, escalating one that does not match.
+	OutputSchema      json.RawMessage
 	CachePrefixTokens int
 	Requires          []string
 	Attachments       []Attachment
