@@ -18,6 +18,7 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(valid))
 	f.Add([]byte("name = \"x\"\n[[node]]\nid = \"a\"\ndepends_on = [\"a\"]\nprompt = \"{{node.a.output}}\"\n"))
 	f.Add([]byte("[[node]]\nrepeat = { mean = 1e300 }\noutput_tokens = { mean = -1, max = 1e30 }\n"))
+	f.Add([]byte("name = \"x\"\n[[node]]\nid = \"a\"\nprompt = \"p\"\noutput_schema = { type = \"object\", properties = { b = { enum = [1, \"c\"] } } }\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		w, err := Parse("fuzz.toml", data)
 		if (w == nil) == (err == nil) {
