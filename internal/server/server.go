@@ -410,12 +410,26 @@ func (s *Server) dayBudget(k *Key) (*executor.Budget, time.Time) {
 
 // models answers GET /v1/models: the catalog's models, then the routes.
 func (s *Server) models(w http.ResponseWriter, _ *http.Request, _ *Key) {
+	type architecture struct {
+		InputModalities  []string `json:"input_modalities"`
+		OutputModalities []string `json:"output_modalities"`
+	}
+	type pricing struct {
+		Prompt     string `json:"prompt"`     // USD per input token
+		Completion string `json:"completion"` // USD per output token
+	}
+	// A model's entry is OpenAI's, with the catalog's facts a client
+	// chooses by, in OpenRouter's names.
 	type model struct {
-		ID      string `json:"id"`
-		Object  string `json:"object"`
-		Created int64  `json:"created"`
-		OwnedBy string `json:"owned_by"`
-		Kind    string `json:"costwise_kind"` // "model" or "route"
+		ID                  string        `json:"id"`
+		Object              string        `json:"object"`
+		Created             int64         `json:"created"`
+		OwnedBy             string        `json:"owned_by"`
+		Kind                string        `json:"costwise_kind"` // "model" or "route"
+		ContextLength       int64         `json:"context_length,omitempty"`
+		Architecture        *architecture `json:"architecture,omitempty"`
+		Pricing             *pricing      `json:"pricing,omitempty"`
+		SupportedParameters []string      `json:"supported_parameters,omitempty"`
 	}
 	out := struct {
 		Object string  `json:"object"`
@@ -425,7 +439,20 @@ func (s *Server) models(w http.ResponseWriter, _ *http.Request, _ *Key) {
 		if m.Deprecated {
 			continue
 		}
-		out.Data = append(out.Data, model{ID: m.ID, Object: "model", OwnedBy: m.Provider, Kind: "model"})
+		e := model{ID: m.ID, Object: "model", OwnedBy: m.Provider, Kind: "model", ContextLength: m.ContextWindow,
+			Architecture: &architecture{InputModalities: orText(m.Modalities), OutputModalities: orText(m.OutputModalities)},
+			SupportedParameters: []string{"max_tokens", "temperature", "stop"}}
+		if m.InputPerMTok.Known && m.OutputPerMTok.Known {
+			e.Pricing = &pricing{Prompt: strconv.FormatFloat(m.InputPerMTok.Value/1e6, 'g', -1, 64),
+				Completion: strconv.FormatFloat(m.OutputPerMTok.Value/1e6, 'g', -1, 64)}
+		}
+		if m.Tools {
+			e.SupportedParameters = append(e.SupportedParameters, "tools", "tool_choice")
+		}
+		if m.JSONMode {
+			e.SupportedParameters = append(e.SupportedParameters, "response_format", "structured_outputs")
+		}
+		out.Data = append(out.Data, e)
 	}
 	names := make([]string, 0, len(s.routes))
 	for n := range s.routes {
@@ -436,6 +463,14 @@ func (s *Server) models(w http.ResponseWriter, _ *http.Request, _ *Key) {
 		out.Data = append(out.Data, model{ID: n, Object: "model", OwnedBy: "costwise", Kind: "route"})
 	}
 	writeJSONBody(w, http.StatusOK, out)
+}
+
+// orText is a catalog's modalities, text when it lists none.
+func orText(mods []string) []string {
+	if len(mods) == 0 {
+		return []string{"text"}
+	}
+	return mods
 }
 
 func writeJSONBody(w http.ResponseWriter, status int, v any) {

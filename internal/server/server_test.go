@@ -479,7 +479,16 @@ func TestMetricsAndModels(t *testing.T) {
 	var list struct {
 		Object string `json:"object"`
 		Data   []struct {
-			ID, OwnedBy, Kind string
+			ID            string `json:"id"`
+			Kind          string `json:"costwise_kind"`
+			ContextLength int64  `json:"context_length"`
+			Architecture  *struct {
+				InputModalities []string `json:"input_modalities"`
+			} `json:"architecture"`
+			Pricing *struct {
+				Prompt, Completion string
+			} `json:"pricing"`
+			SupportedParameters []string `json:"supported_parameters"`
 		} `json:"data"`
 	}
 	require.NoError(t, json.Unmarshal(body, &list))
@@ -489,6 +498,17 @@ func TestMetricsAndModels(t *testing.T) {
 		ids = append(ids, d.ID)
 	}
 	assert.Equal(t, []string{"openai/small", "anthropic/mid", "openai/large", "cheap-chat", AutoModel}, ids)
+	small, large := list.Data[0], list.Data[2]
+	assert.Equal(t, int64(128000), small.ContextLength)
+	assert.Equal(t, []string{"text"}, small.Architecture.InputModalities)
+	assert.Equal(t, []string{"text", "image"}, large.Architecture.InputModalities)
+	require.NotNil(t, large.Pricing)
+	assert.Equal(t, "2.5e-06", large.Pricing.Prompt, "USD per token, as OpenRouter lists it")
+	assert.Equal(t, "1e-05", large.Pricing.Completion)
+	assert.NotContains(t, small.SupportedParameters, "tools")
+	assert.Subset(t, large.SupportedParameters, []string{"tools", "tool_choice", "response_format", "structured_outputs"})
+	assert.Equal(t, "route", list.Data[3].Kind)
+	assert.Nil(t, list.Data[3].Architecture, "a route lists no model facts")
 }
 
 func TestShutdownFinishesInFlight(t *testing.T) {
