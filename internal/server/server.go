@@ -440,7 +440,7 @@ func (s *Server) models(w http.ResponseWriter, _ *http.Request, _ *Key) {
 			continue
 		}
 		e := model{ID: m.ID, Object: "model", OwnedBy: m.Provider, Kind: "model", ContextLength: m.ContextWindow,
-			Architecture: &architecture{InputModalities: orText(m.Modalities), OutputModalities: orText(m.OutputModalities)},
+			Architecture:        &architecture{InputModalities: orText(m.Modalities), OutputModalities: orText(m.OutputModalities)},
 			SupportedParameters: []string{"max_tokens", "temperature", "stop"}}
 		if m.InputPerMTok.Known && m.OutputPerMTok.Known {
 			e.Pricing = &pricing{Prompt: strconv.FormatFloat(m.InputPerMTok.Value/1e6, 'g', -1, 64),
