@@ -287,6 +287,38 @@ func WithTask(task string) llms.CallOption { return withMeta(MetaTask, task) }
 // any other metadata.
 func WithRoute(name string) llms.CallOption { return withMeta(MetaRoute, name) }
 
+// MetaSampling is the metadata key of WithSampling's settings.
+const MetaSampling = "costwise_sampling"
+
+// WithSampling sets a call's sampling parameters exactly: a nil field is
+// unset, a zero one is sent as zero. Without it the router takes
+// llms.WithTopP, WithSeed, WithFrequencyPenalty and WithPresencePenalty,
+// where zero means unset. Each goes to the providers that take it (see
+// provider.Sampling).
+func WithSampling(s provider.Sampling) llms.CallOption { return withMeta(MetaSampling, s) }
+
+// samplingOf is the call's sampling: WithSampling's, else langchaingo's
+// options that are set.
+func samplingOf(co *llms.CallOptions) provider.Sampling {
+	if s, ok := co.Metadata[MetaSampling].(provider.Sampling); ok {
+		return s
+	}
+	var s provider.Sampling
+	if co.TopP != 0 {
+		s.TopP = &co.TopP
+	}
+	if co.Seed != 0 {
+		s.Seed = &co.Seed
+	}
+	if co.FrequencyPenalty != 0 {
+		s.FrequencyPenalty = &co.FrequencyPenalty
+	}
+	if co.PresencePenalty != 0 {
+		s.PresencePenalty = &co.PresencePenalty
+	}
+	return s
+}
+
 // MetaStreamStart is the metadata key of WithStreamStart's function.
 const MetaStreamStart = "costwise_stream_start"
 
@@ -1423,7 +1455,7 @@ func (r *Router) try(ctx context.Context, rc *routedCall, cand RouteCandidate, n
 		}
 		preq := provider.Request{Model: apiName(m), System: rc.system, Prompt: rc.text, Turns: rc.turns,
 			MaxTokens: cand.MaxTokens, JSON: rc.co.JSONMode, Temperature: temp, LogProbs: cand.Signal == estimator.SignalLogprob,
-			Tools: rc.co.Tools, ToolChoice: rc.co.ToolChoice}
+			Tools: rc.co.Tools, ToolChoice: rc.co.ToolChoice, Sampling: samplingOf(&rc.co)}
 		if rc.schema != nil {
 			preq.JSONSchema = rc.schema.spec
 		}

@@ -7,9 +7,11 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/tmc/langchaingo/llms"
 
 	"github.com/costwise/costwise/executor"
 	"github.com/costwise/costwise/executor/ledger"
+	"github.com/costwise/costwise/executor/provider"
 	"github.com/costwise/costwise/executor/provider/providertest"
 )
 
@@ -65,4 +67,25 @@ func TestRouterJSONSchema(t *testing.T) {
 			assert.Contains(t, err.Error(), tc.want)
 		})
 	}
+}
+
+// TestRouterSampling: langchaingo's sampling options reach the provider
+// (zero means unset there); WithSampling sets them exactly.
+func TestRouterSampling(t *testing.T) {
+	e := newRTEnvOK(t)
+	r := e.router(t, executor.RouterOptions{})
+	_, err := r.GenerateContent(context.Background(), human("Say hello."), llms.WithTopP(0.7), llms.WithSeed(3))
+	require.NoError(t, err)
+	zero := 0
+	_, err = r.GenerateContent(context.Background(), human("Say hello."), executor.WithSampling(provider.Sampling{Seed: &zero}))
+	require.NoError(t, err)
+	calls := e.oa.CallsFor("nano")
+	require.Len(t, calls, 2)
+	var first, second map[string]any
+	require.NoError(t, json.Unmarshal(calls[0].Body, &first))
+	require.NoError(t, json.Unmarshal(calls[1].Body, &second))
+	assert.Equal(t, 0.7, first["top_p"])
+	assert.Equal(t, 3.0, first["seed"])
+	assert.Equal(t, 0.0, second["seed"], "an explicit zero seed")
+	assert.NotContains(t, second, "top_p")
 }

@@ -66,11 +66,23 @@ type Request struct {
 	// there before it is sent).
 	Tools      []llms.Tool
 	ToolChoice any
+	// Sampling are the caller's sampling settings beyond Temperature, each
+	// sent where the provider takes it (nil: the provider's default).
+	Sampling Sampling
 	// JSONSchema, when set, asks for a JSON answer that matches it (JSON is
 	// then implied): sent as response_format json_schema to
 	// OpenAI-protocol providers, as JSON mode to the others. The provider
 	// does not check the answer against it; the caller does.
 	JSONSchema *JSONSchema
+}
+
+// Sampling holds OpenAI's sampling parameters. OpenAI-protocol providers
+// get all four; Anthropic and Gemini take top_p (they have no seed or
+// penalties), Ollama none of them through langchaingo.
+type Sampling struct {
+	TopP                              *float64
+	Seed                              *int
+	FrequencyPenalty, PresencePenalty *float64
 }
 
 // JSONSchema is a structured-output request, as OpenAI's response_format
@@ -633,7 +645,10 @@ func (cl *client) callOnce(ctx context.Context, slot *keySlot, req Request) (Res
 		if err != nil {
 			return Response{}, cl.fail(req, ErrInvalidRequest, fmt.Errorf("encoding the JSON schema: %w", err))
 		}
-		obs.fields = map[string]json.RawMessage{"response_format": rf}
+		if obs.fields == nil {
+			obs.fields = map[string]json.RawMessage{}
+		}
+		obs.fields["response_format"] = rf
 	}
 	if req.Stream {
 		switch cl.pc.Kind {
@@ -664,6 +679,33 @@ func (cl *client) callOnce(ctx context.Context, slot *keySlot, req Request) (Res
 	}
 	if req.Temperature != nil {
 		opts = append(opts, llms.WithTemperature(*req.Temperature))
+	}
+	sp := req.Sampling
+	if sp.TopP != nil && (cl.pc.Kind == KindAnthropic || cl.pc.Kind == KindGoogleAI) {
+		opts = append(opts, llms.WithTopP(*sp.TopP))
+	}
+	if cl.pc.Kind == KindOpenAI {
+		// Set on the wire as given: langchaingo's OpenAI client sends no
+		// top_p, and drops a zero seed or penalty.
+		set := func(name, value string) {
+			if obs.fields == nil {
+				obs.fields = map[string]json.RawMessage{}
+			}
+			obs.fields[name] = json.RawMessage(value)
+		}
+		num := func(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }
+		if sp.TopP != nil {
+			set("top_p", num(*sp.TopP))
+		}
+		if sp.Seed != nil {
+			set("seed", strconv.Itoa(*sp.Seed))
+		}
+		if sp.FrequencyPenalty != nil {
+			set("frequency_penalty", num(*sp.FrequencyPenalty))
+		}
+		if sp.PresencePenalty != nil {
+			set("presence_penalty", num(*sp.PresencePenalty))
+		}
 	}
 	if req.JSON || req.JSONSchema != nil {
 		opts = append(opts, llms.WithJSONMode())

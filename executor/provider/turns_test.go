@@ -226,3 +226,39 @@ func TestToolChoiceWhereDropped(t *testing.T) {
 		}
 	}
 }
+
+// TestSamplingOnTheWire: top_p, seed and the penalties reach the providers
+// that take them, as given (a zero seed included), and no others.
+func TestSamplingOnTheWire(t *testing.T) {
+	topP, seed, freq, pres := 0.9, 0, 0.5, -0.25
+	for _, k := range wireKinds {
+		t.Run(k.name, func(t *testing.T) {
+			srv := k.new(providertest.Script{"m-1": {{Text: "ok"}}})
+			defer srv.Close()
+			cl := newWireClient(t, k, srv)
+			_, err := cl.Call(context.Background(), Request{Model: "m-1", Prompt: "Hi.", MaxTokens: 16,
+				Sampling: Sampling{TopP: &topP, Seed: &seed, FrequencyPenalty: &freq, PresencePenalty: &pres}})
+			require.NoError(t, err)
+			calls := srv.Calls()
+			require.Len(t, calls, 1)
+			var body map[string]any
+			require.NoError(t, json.Unmarshal(calls[0].Body, &body))
+			switch k.kind {
+			case KindOpenAI:
+				assert.Equal(t, 0.9, body["top_p"])
+				assert.Equal(t, 0.0, body["seed"], "a zero seed is sent")
+				assert.Equal(t, 0.5, body["frequency_penalty"])
+				assert.Equal(t, -0.25, body["presence_penalty"])
+			case KindAnthropic:
+				assert.Equal(t, 0.9, body["top_p"])
+				assert.NotContains(t, body, "seed")
+			case KindGoogleAI:
+				gc, _ := body["generationConfig"].(map[string]any)
+				require.NotNil(t, gc, string(calls[0].Body))
+				assert.InDelta(t, 0.9, gc["topP"], 1e-6)
+			case KindOllama:
+				assert.NotContains(t, string(calls[0].Body), "seed")
+			}
+		})
+	}
+}

@@ -19,14 +19,18 @@ import (
 )
 
 // ChatRequest is the part of an OpenAI chat completions request the
-// gateway uses. Other fields (top_p, user, seed, logprobs ...) are
-// accepted and ignored.
+// gateway uses. Other fields (user, logprobs, logit_bias ...) are accepted
+// and ignored.
 type ChatRequest struct {
 	Model               string          `json:"model"`
 	Messages            []ChatMessage   `json:"messages"`
 	MaxTokens           *int            `json:"max_tokens,omitempty"`
 	MaxCompletionTokens *int            `json:"max_completion_tokens,omitempty"`
 	Temperature         *float64        `json:"temperature,omitempty"`
+	TopP                *float64        `json:"top_p,omitempty"`
+	Seed                *int            `json:"seed,omitempty"`
+	FrequencyPenalty    *float64        `json:"frequency_penalty,omitempty"`
+	PresencePenalty     *float64        `json:"presence_penalty,omitempty"`
 	Stop                json.RawMessage `json:"stop,omitempty"`
 	Stream              bool            `json:"stream,omitempty"`
 	StreamOptions       *struct {
@@ -192,6 +196,17 @@ func validateChatRequest(r *ChatRequest) (*ChatRequest, error) {
 	}
 	if t := r.Temperature; t != nil && (math.IsNaN(*t) || *t < 0 || *t > 2) {
 		return nil, fmt.Errorf("field temperature is %v; give a number between 0 and 2", *t)
+	}
+	if p := r.TopP; p != nil && !(*p > 0 && *p <= 1) {
+		return nil, fmt.Errorf("field top_p is %v; give a number above 0 and at most 1", *p)
+	}
+	for _, f := range []struct {
+		name string
+		v    *float64
+	}{{"frequency_penalty", r.FrequencyPenalty}, {"presence_penalty", r.PresencePenalty}} {
+		if f.v != nil && !(*f.v >= -2 && *f.v <= 2) {
+			return nil, fmt.Errorf("field %s is %v; give a number between -2 and 2", f.name, *f.v)
+		}
 	}
 	if r.N != nil && *r.N != 1 {
 		return nil, fmt.Errorf("field n is %d; the gateway returns one choice per request, leave n out or set it to 1", *r.N)
@@ -497,6 +512,10 @@ func (r *ChatRequest) callOptions() []llms.CallOption {
 	}
 	if r.Temperature != nil {
 		opts = append(opts, llms.WithTemperature(*r.Temperature))
+	}
+	if r.TopP != nil || r.Seed != nil || r.FrequencyPenalty != nil || r.PresencePenalty != nil {
+		opts = append(opts, executor.WithSampling(provider.Sampling{TopP: r.TopP, Seed: r.Seed,
+			FrequencyPenalty: r.FrequencyPenalty, PresencePenalty: r.PresencePenalty}))
 	}
 	if len(r.stops) > 0 {
 		opts = append(opts, llms.WithStopWords(r.stops))

@@ -235,3 +235,36 @@ func TestChatImages(t *testing.T) {
 	assert.Equal(t, http.StatusBadRequest, resp.StatusCode)
 	assert.Contains(t, apiError(t, out).Message, "does not list image input for this model")
 }
+
+// TestChatSampling: top_p, seed and the penalties reach the upstream as the
+// client sent them; out-of-range values get a 400 naming the field.
+func TestChatSampling(t *testing.T) {
+	e := newEnv(t, providertest.Script{"large": {{Text: "ok"}}}, providertest.Script{}, serverTOML, nil)
+	ts := httptest.NewServer(e.srv.Handler())
+	defer ts.Close()
+	resp, out := post(t, ts.URL+"/v1/chat/completions", clientKeyA,
+		`{"model": "openai/large", "messages": [{"role": "user", "content": "hi"}], "top_p": 0.8, "seed": 7, "frequency_penalty": 0, "presence_penalty": 1.5}`)
+	require.Equal(t, http.StatusOK, resp.StatusCode, string(out))
+	calls := e.oa.Calls()
+	require.Len(t, calls, 1)
+	var body map[string]any
+	require.NoError(t, json.Unmarshal(calls[0].Body, &body))
+	assert.Equal(t, 0.8, body["top_p"])
+	assert.Equal(t, 7.0, body["seed"])
+	assert.Equal(t, 0.0, body["frequency_penalty"], "a zero penalty is sent as given")
+	assert.Equal(t, 1.5, body["presence_penalty"])
+
+	for _, tc := range []struct{ field, want string }{
+		{`"top_p": 0`, "field top_p is 0"},
+		{`"top_p": 1.5`, "field top_p is 1.5"},
+		{`"presence_penalty": 3`, "field presence_penalty is 3"},
+		{`"seed": "x"`, "field seed"},
+	} {
+		t.Run(tc.field, func(t *testing.T) {
+			resp, out := post(t, ts.URL+"/v1/chat/completions", clientKeyA,
+				`{"model": "openai/large", "messages": [{"role": "user", "content": "hi"}], `+tc.field+`}`)
+			assert.Equal(t, http.StatusBadRequest, resp.StatusCode)
+			assert.Contains(t, apiError(t, out).Message, tc.want)
+		})
+	}
+}
