@@ -36,8 +36,9 @@ const (
 const DefaultAutoMinQuality = 0.75
 
 // DefaultMaxBodyBytes limits request bodies when the [server] table sets
-// no max_body_bytes.
-const DefaultMaxBodyBytes = 1 << 20
+// no max_body_bytes: room for a few pictures sent inline (a phone photo is
+// 3 to 6 MB as base64), far below what would strain the server.
+const DefaultMaxBodyBytes = 16 << 20
 
 // Key is one client API key: [[server.key]]. Only its SHA-256 is kept.
 type Key struct {

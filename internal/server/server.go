@@ -492,7 +492,7 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool)
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			writeError(w, http.StatusRequestEntityTooLarge, "invalid_request_error", "request_too_large",
-				fmt.Sprintf("the request body is larger than %d bytes; send a shorter prompt", mbe.Limit))
+				fmt.Sprintf("the request body is larger than %d bytes; send a shorter prompt or smaller pictures (the operator sets the limit with [server] max_body_bytes)", mbe.Limit))
 			return nil, false
 		}
 		writeError(w, http.StatusBadRequest, "invalid_request_error", "invalid_body", "reading the request body: "+err.Error())

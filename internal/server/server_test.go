@@ -409,7 +409,7 @@ func TestMalformedRequests(t *testing.T) {
 		{"tool message without id", `{"model": "cheap-chat", "messages": [{"role": "user", "content": "hi"}, {"role": "tool", "content": "x"}]}`, 400, "messages[1].tool_call_id is missing"},
 		{"tool call without id", `{"model": "cheap-chat", "messages": [{"role": "assistant", "tool_calls": [{"type": "function", "function": {"name": "f", "arguments": "{}"}}]}]}`, 400, "messages[0].tool_calls[0].id is missing"},
 		{"temperature", `{"model": "cheap-chat", "messages": ` + user + `, "temperature": 7}`, 400, "temperature"},
-		{"too large", `{"model": "cheap-chat", "messages": [{"role": "user", "content": "` + strings.Repeat("a", DefaultMaxBodyBytes) + `"}]}`, 413, "larger than 1048576 bytes"},
+		{"too large", `{"model": "cheap-chat", "messages": [{"role": "user", "content": "` + strings.Repeat("a", DefaultMaxBodyBytes) + `"}]}`, 413, "larger than 16777216 bytes"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			resp, body := post(t, ts.URL+"/v1/chat/completions", clientKeyA, tc.body)
