@@ -287,6 +287,20 @@ func WithTask(task string) llms.CallOption { return withMeta(MetaTask, task) }
 // any other metadata.
 func WithRoute(name string) llms.CallOption { return withMeta(MetaRoute, name) }
 
+// MetaLogProbs is the metadata key of WithLogProbs's number of
+// alternatives.
+const MetaLogProbs = "costwise_logprobs"
+
+// InfoLogProbs is the GenerationInfo key of the answer's token
+// log-probabilities ([]provider.TokenLogProb), set when the call asked for
+// them (WithLogProbs) and the model that answered gave them: OpenAI-protocol
+// providers, for calls that are not streamed.
+const InfoLogProbs = "costwise_logprobs"
+
+// WithLogProbs asks for the answer's token log-probabilities with top
+// alternatives per token (0..20); see InfoLogProbs.
+func WithLogProbs(top int) llms.CallOption { return withMeta(MetaLogProbs, min(max(top, 0), 20)) }
+
 // MetaSampling is the metadata key of WithSampling's settings.
 const MetaSampling = "costwise_sampling"
 
@@ -1346,6 +1360,9 @@ func (r *Router) execute(ctx context.Context, rc *routedCall) (*llms.ContentResp
 			return nil, fmt.Errorf("router: streaming function: %w", err)
 		}
 	}
+	if _, asked := rc.co.Metadata[MetaLogProbs]; asked && answer.logprobs != nil {
+		info[InfoLogProbs] = answer.logprobs
+	}
 	choice := &llms.ContentChoice{Content: answer.text, StopReason: answer.finish, GenerationInfo: info, ToolCalls: answer.calls}
 	if len(answer.calls) > 0 {
 		choice.FuncCall = answer.calls[0].FunctionCall
@@ -1418,6 +1435,7 @@ func reserveBoth(req, daily *Budget, amount int64) (settle func(int64), err erro
 type rungAnswer struct {
 	text, finish string
 	calls        []llms.ToolCall
+	logprobs     []provider.TokenLogProb
 }
 
 // try calls one rung, retrying transient failures with backoff.
@@ -1456,6 +1474,9 @@ func (r *Router) try(ctx context.Context, rc *routedCall, cand RouteCandidate, n
 		preq := provider.Request{Model: apiName(m), System: rc.system, Prompt: rc.text, Turns: rc.turns,
 			MaxTokens: cand.MaxTokens, JSON: rc.co.JSONMode, Temperature: temp, LogProbs: cand.Signal == estimator.SignalLogprob,
 			Tools: rc.co.Tools, ToolChoice: rc.co.ToolChoice, Sampling: samplingOf(&rc.co)}
+		if top, ok := rc.co.Metadata[MetaLogProbs].(int); ok {
+			preq.LogProbs, preq.TopLogProbs = true, top
+		}
 		if rc.schema != nil {
 			preq.JSONSchema = rc.schema.spec
 		}
@@ -1524,7 +1545,7 @@ func (r *Router) try(ctx context.Context, rc *routedCall, cand RouteCandidate, n
 		settle(at.CostNano)
 		if callErr == nil {
 			r.keep(nr, seq, at)
-			return rungAnswer{text: text, finish: resp.FinishReason, calls: resp.ToolCalls}, nil
+			return rungAnswer{text: text, finish: resp.FinishReason, calls: resp.ToolCalls, logprobs: resp.LogProbs}, nil
 		}
 		if err := r.record(nr, runID, seq, &at); err != nil {
 			return rungAnswer{}, err

@@ -157,7 +157,7 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request, k *Key) {
 			msg.Content = &content
 		}
 		out := appendCompletion(make([]byte, 0, 256+len(ch.Content)), &ChatResponse{ID: id, Object: "chat.completion", Created: created,
-			Model: model, Choices: []ChatChoice{{Message: msg, FinishReason: &finish}}, Usage: usage})
+			Model: model, Choices: []ChatChoice{{Message: msg, Logprobs: choiceLogprobs(info), FinishReason: &finish}}, Usage: usage})
 		h.Set("Content-Type", "application/json")
 		h.Set("Content-Length", strconv.Itoa(len(out)+1))
 		w.WriteHeader(http.StatusOK)

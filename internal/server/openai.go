@@ -19,8 +19,8 @@ import (
 )
 
 // ChatRequest is the part of an OpenAI chat completions request the
-// gateway uses. Other fields (user, logprobs, logit_bias ...) are accepted
-// and ignored.
+// gateway uses. Other fields (user, logit_bias, parallel_tool_calls ...)
+// are accepted and ignored.
 type ChatRequest struct {
 	Model               string          `json:"model"`
 	Messages            []ChatMessage   `json:"messages"`
@@ -31,6 +31,8 @@ type ChatRequest struct {
 	Seed                *int            `json:"seed,omitempty"`
 	FrequencyPenalty    *float64        `json:"frequency_penalty,omitempty"`
 	PresencePenalty     *float64        `json:"presence_penalty,omitempty"`
+	Logprobs            *bool           `json:"logprobs,omitempty"`
+	TopLogprobs         *int            `json:"top_logprobs,omitempty"`
 	Stop                json.RawMessage `json:"stop,omitempty"`
 	Stream              bool            `json:"stream,omitempty"`
 	StreamOptions       *struct {
@@ -196,6 +198,14 @@ func validateChatRequest(r *ChatRequest) (*ChatRequest, error) {
 	}
 	if t := r.Temperature; t != nil && (math.IsNaN(*t) || *t < 0 || *t > 2) {
 		return nil, fmt.Errorf("field temperature is %v; give a number between 0 and 2", *t)
+	}
+	if n := r.TopLogprobs; n != nil {
+		switch {
+		case *n < 0 || *n > 20:
+			return nil, fmt.Errorf("field top_logprobs is %d; give 0 to 20", *n)
+		case r.Logprobs == nil || !*r.Logprobs:
+			return nil, errors.New("field top_logprobs needs logprobs: true")
+		}
 	}
 	if p := r.TopP; p != nil && !(*p > 0 && *p <= 1) {
 		return nil, fmt.Errorf("field top_p is %v; give a number above 0 and at most 1", *p)
@@ -513,6 +523,13 @@ func (r *ChatRequest) callOptions() []llms.CallOption {
 	if r.Temperature != nil {
 		opts = append(opts, llms.WithTemperature(*r.Temperature))
 	}
+	if r.Logprobs != nil && *r.Logprobs {
+		top := 0
+		if r.TopLogprobs != nil {
+			top = *r.TopLogprobs
+		}
+		opts = append(opts, executor.WithLogProbs(top))
+	}
 	if r.TopP != nil || r.Seed != nil || r.FrequencyPenalty != nil || r.PresencePenalty != nil {
 		opts = append(opts, executor.WithSampling(provider.Sampling{TopP: r.TopP, Seed: r.Seed,
 			FrequencyPenalty: r.FrequencyPenalty, PresencePenalty: r.PresencePenalty}))
@@ -552,7 +569,8 @@ type ChatResponse struct {
 // answer as the gateway makes one: one choice with a message and a finish
 // reason. Any other response is marshalled by encoding/json.
 func appendCompletion(dst []byte, r *ChatResponse) []byte {
-	if len(r.Choices) != 1 || r.Choices[0].Message == nil || r.Choices[0].Delta != nil || len(r.Choices[0].Message.ToolCalls) > 0 {
+	if len(r.Choices) != 1 || r.Choices[0].Message == nil || r.Choices[0].Delta != nil || len(r.Choices[0].Message.ToolCalls) > 0 ||
+		r.Choices[0].Logprobs != nil {
 		b, _ := json.Marshal(r)
 		return append(dst, b...)
 	}
@@ -655,7 +673,55 @@ type ChatChoice struct {
 	Index        int               `json:"index"`
 	Message      *AssistantMessage `json:"message,omitempty"`
 	Delta        *AssistantDelta   `json:"delta,omitempty"`
+	Logprobs     *ChoiceLogprobs   `json:"logprobs,omitempty"`
 	FinishReason *string           `json:"finish_reason"`
+}
+
+// ChoiceLogprobs is a choice's token log-probabilities, as OpenAI writes
+// them (logprobs: true in the request).
+type ChoiceLogprobs struct {
+	Content []TokenLogprob `json:"content"`
+}
+
+// TokenLogprob is one answer token: its log-probability, its UTF-8 bytes
+// and its most likely alternatives.
+type TokenLogprob struct {
+	Token       string       `json:"token"`
+	Logprob     float64      `json:"logprob"`
+	Bytes       []int        `json:"bytes"`
+	TopLogprobs []TopLogprob `json:"top_logprobs"`
+}
+
+// TopLogprob is one alternative token at a position.
+type TopLogprob struct {
+	Token   string  `json:"token"`
+	Logprob float64 `json:"logprob"`
+	Bytes   []int   `json:"bytes"`
+}
+
+// choiceLogprobs converts the log-probabilities the router put in an
+// answer's GenerationInfo (nil for none).
+func choiceLogprobs(info map[string]any) *ChoiceLogprobs {
+	toks, ok := info[executor.InfoLogProbs].([]provider.TokenLogProb)
+	if !ok {
+		return nil
+	}
+	bytesOf := func(s string) []int {
+		out := make([]int, len(s))
+		for i := 0; i < len(s); i++ {
+			out[i] = int(s[i])
+		}
+		return out
+	}
+	out := &ChoiceLogprobs{Content: make([]TokenLogprob, 0, len(toks))}
+	for _, t := range toks {
+		tl := TokenLogprob{Token: t.Token, Logprob: t.LogProb, Bytes: bytesOf(t.Token), TopLogprobs: make([]TopLogprob, 0, len(t.Top))}
+		for _, a := range t.Top {
+			tl.TopLogprobs = append(tl.TopLogprobs, TopLogprob{Token: a.Token, Logprob: a.LogProb, Bytes: bytesOf(a.Token)})
+		}
+		out.Content = append(out.Content, tl)
+	}
+	return out
 }
 
 // AssistantMessage is a completion's message, as OpenAI writes it: the

@@ -268,3 +268,38 @@ func TestChatSampling(t *testing.T) {
 		})
 	}
 }
+
+// TestChatLogprobs: logprobs and top_logprobs, as OpenAI clients ask for
+// them, reach an OpenAI-protocol upstream and come back in
+// choices[0].logprobs.content, token by token with their alternatives.
+func TestChatLogprobs(t *testing.T) {
+	e := newEnv(t, providertest.Script{"large": {{Text: "yes", LogProbs: []float64{-0.1}}}}, providertest.Script{}, serverTOML, nil)
+	ts := httptest.NewServer(e.srv.Handler())
+	defer ts.Close()
+	resp, out := post(t, ts.URL+"/v1/chat/completions", clientKeyA,
+		`{"model": "openai/large", "messages": [{"role": "user", "content": "Is the sky blue? yes or no"}], "logprobs": true, "top_logprobs": 2}`)
+	require.Equal(t, http.StatusOK, resp.StatusCode, string(out))
+	calls := e.oa.Calls()
+	require.Len(t, calls, 1)
+	assert.True(t, calls[0].LogProbs)
+	assert.Equal(t, 2, calls[0].TopLogProbs)
+	var cr ChatResponse
+	require.NoError(t, json.Unmarshal(out, &cr))
+	lp := cr.Choices[0].Logprobs
+	require.NotNil(t, lp)
+	require.Len(t, lp.Content, 1)
+	assert.Equal(t, "yes", lp.Content[0].Token)
+	assert.InDelta(t, -0.1, lp.Content[0].Logprob, 1e-9)
+	assert.Equal(t, []int{'y', 'e', 's'}, lp.Content[0].Bytes)
+	require.NotEmpty(t, lp.Content[0].TopLogprobs)
+	assert.Equal(t, "yes", lp.Content[0].TopLogprobs[0].Token)
+
+	// Without logprobs the answer carries none.
+	resp, out = post(t, ts.URL+"/v1/chat/completions", clientKeyA, `{"model": "openai/large", "messages": [{"role": "user", "content": "hi"}]}`)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.NotContains(t, string(out), "logprobs")
+
+	resp, out = post(t, ts.URL+"/v1/chat/completions", clientKeyA, `{"model": "openai/large", "messages": [{"role": "user", "content": "hi"}], "top_logprobs": 2}`)
+	assert.Equal(t, http.StatusBadRequest, resp.StatusCode)
+	assert.Contains(t, apiError(t, out).Message, "top_logprobs needs logprobs: true")
+}
