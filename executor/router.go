@@ -440,20 +440,10 @@ func (r LedgerRecorder) FinishRun(runID, status string) error {
 	return r.L.FinishRun(runID, ledger.RunStatus(status))
 }
 
-// SpentSince sums the spend of the router's runs created at or after since.
-// It reads every run summary: call it rarely (the Router does once a day).
+// SpentSince sums the spend of the router's runs created at or after since
+// (ledger.Ledger.SpentSince).
 func (r LedgerRecorder) SpentSince(since time.Time) (int64, error) {
-	runs, err := r.L.Runs(0)
-	if err != nil {
-		return 0, err
-	}
-	var sum int64
-	for _, s := range runs {
-		if strings.HasPrefix(s.WorkflowName, RouterWorkflowPrefix) && !s.CreatedAt.Before(since) {
-			sum += s.SpentNano
-		}
-	}
-	return sum, nil
+	return r.L.SpentSince(RouterWorkflowPrefix, since)
 }
 
 var _ RouterRecorder = LedgerRecorder{}

@@ -3,6 +3,7 @@ package ledger
 import (
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -61,4 +62,39 @@ func TestRunsOwnedBy(t *testing.T) {
 	rec, err = l.Run("r_none")
 	require.NoError(t, err)
 	assert.Empty(t, rec.Owner)
+}
+
+func TestSpentSince(t *testing.T) {
+	l := openTest(t, Options{}) // fakeClock: runs created 1 ms apart from t0
+	for i, r := range []struct {
+		id, wf string
+		cost   int64
+	}{
+		{"r_1", "router:chat", 100}, {"r_2", "support-triage", 1000}, {"r_3", "router:chat", 20},
+		{"r_4", "router:auto", 3}, {"r_5", "routerless", 7000},
+	} {
+		_, err := l.CreateRun(NewRun{ID: r.id, WorkflowName: r.wf, Nodes: []PlannedNode{{ID: "n"}}})
+		require.NoError(t, err, i)
+		_, err = l.RecordAttempt(Attempt{RunID: r.id, NodeID: "n", Model: "m", Outcome: OutcomeOK, CostNano: r.cost})
+		require.NoError(t, err)
+	}
+	for _, tc := range []struct {
+		prefix string
+		since  time.Time
+		want   int64
+	}{
+		{"router:", t0, 123},
+		{"router:", t0.Add(-time.Hour), 123},
+		{"router:", t0.Add(time.Hour), 0},
+		{"", t0, 8123},
+		{"support", t0, 1000},
+	} {
+		got, err := l.SpentSince(tc.prefix, tc.since)
+		require.NoError(t, err)
+		assert.Equal(t, tc.want, got, "%q since %s", tc.prefix, tc.since)
+	}
+	// Runs created later than since only: r_1 was created at t0.
+	got, err := l.SpentSince("router:", t0.Add(time.Nanosecond))
+	require.NoError(t, err)
+	assert.Equal(t, int64(23), got)
 }
