@@ -506,6 +506,19 @@ func (a *AsyncRouterRecorder) FinishRun(runID, status string) error {
 	return nil
 }
 
+// SpentBy flushes the queue, then reads owner's spend from the wrapped
+// recorder (an error when it cannot tell; see OwnerSpend).
+func (a *AsyncRouterRecorder) SpentBy(owner string, since time.Time) (int64, error) {
+	in, ok := a.inner.(OwnerSpend)
+	if !ok {
+		return 0, fmt.Errorf("the recorder %T cannot read an owner's spend", a.inner)
+	}
+	if err := a.Flush(context.Background()); err != nil {
+		return 0, err
+	}
+	return in.SpentBy(owner, since)
+}
+
 // SpentSince flushes the queue, then reads the spend from the wrapped
 // recorder, so the day's read-back includes every request finished so far.
 func (a *AsyncRouterRecorder) SpentSince(since time.Time) (int64, error) {

@@ -287,6 +287,14 @@ func WithTask(task string) llms.CallOption { return withMeta(MetaTask, task) }
 // any other metadata.
 func WithRoute(name string) llms.CallOption { return withMeta(MetaRoute, name) }
 
+// MetaOwner is the metadata key of WithOwner's name.
+const MetaOwner = "costwise_owner"
+
+// WithOwner records the call's run as owner's (RoutedCall.Owner): the
+// gateway passes the API key's name, so that the key's day of spend can be
+// read back from the ledger after a restart.
+func WithOwner(owner string) llms.CallOption { return withMeta(MetaOwner, owner) }
+
 // MetaLogProbs is the metadata key of WithLogProbs's number of
 // alternatives.
 const MetaLogProbs = "costwise_logprobs"
@@ -393,6 +401,9 @@ type RoutedCall struct {
 	Task         string
 	PredictedUSD float64 // expected cost on the first rung
 	BudgetNano   int64   // the route's per-request cap (0 = none)
+	// Owner is who the request is charged to (WithOwner; the gateway's API
+	// key), recorded with its run ("" for none).
+	Owner string
 }
 
 // RouterRecorder persists routed requests: a Recorder for the attempts and
@@ -430,7 +441,7 @@ func routedNewRun(c RoutedCall) (ledger.NewRun, error) {
 	if err != nil {
 		return ledger.NewRun{}, err
 	}
-	return ledger.NewRun{ID: c.ID, WorkflowName: RouterWorkflowPrefix + c.Route, WorkflowFile: "(router)",
+	return ledger.NewRun{ID: c.ID, WorkflowName: RouterWorkflowPrefix + c.Route, WorkflowFile: "(router)", Owner: c.Owner,
 		Inputs: inputs, PredictedMeanUSD: c.PredictedUSD, BudgetMaxNano: c.BudgetNano,
 		Nodes: []ledger.PlannedNode{{ID: RouterNodeID, Task: c.Task, PredictedCostUSD: c.PredictedUSD}}}, nil
 }
@@ -438,6 +449,20 @@ func routedNewRun(c RoutedCall) (ledger.NewRun, error) {
 // FinishRun sets a run's final status.
 func (r LedgerRecorder) FinishRun(runID, status string) error {
 	return r.L.FinishRun(runID, ledger.RunStatus(status))
+}
+
+// SpentBy sums the spend of owner's runs (RoutedCall.Owner, and workflow
+// runs recorded with that owner) created at or after since
+// (ledger.Ledger.SpentBy); see OwnerSpend.
+func (r LedgerRecorder) SpentBy(owner string, since time.Time) (int64, error) {
+	return r.L.SpentBy(owner, since)
+}
+
+// OwnerSpend is implemented by recorders that can read back what an owner
+// (WithOwner) spent: LedgerRecorder, and the asynchronous and synchronous
+// recorders around it. A gateway reads a key's day from it after a restart.
+type OwnerSpend interface {
+	SpentBy(owner string, since time.Time) (int64, error)
 }
 
 // SpentSince sums the spend of the router's runs created at or after since
@@ -1226,7 +1251,8 @@ func (r *Router) execute(ctx context.Context, rc *routedCall) (*llms.ContentResp
 	reqBudget := NewBudget(rc.route.capNano, 0)
 	var runID string
 	if r.rec != nil {
-		if runID, err = r.rec.CreateCall(RoutedCall{Route: p.Route, Task: p.Task, PredictedUSD: p.PredictedUSD, BudgetNano: rc.route.capNano}); err != nil {
+		owner, _ := rc.co.Metadata[MetaOwner].(string)
+		if runID, err = r.rec.CreateCall(RoutedCall{Route: p.Route, Task: p.Task, PredictedUSD: p.PredictedUSD, BudgetNano: rc.route.capNano, Owner: owner}); err != nil {
 			return nil, fmt.Errorf("router: ledger: %w", err)
 		}
 		if err := r.rec.StartNode(runID, RouterNodeID); err != nil {

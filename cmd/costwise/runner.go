@@ -141,7 +141,7 @@ func (c *cliRuns) OwnerOf(_ context.Context, id string) (string, error) {
 // OwnedRuns lists the runs a gateway key started, from the ledger
 // (server.RunDirectory).
 func (c *cliRuns) OwnedRuns(_ context.Context, owner string, limit int) ([]server.OwnedRun, bool, error) {
-	runs, more, err := c.led.RunsOwnedBy(owner, limit)
+	runs, more, err := c.led.RunsOwnedBy(owner, limit, executor.RouterWorkflowPrefix)
 	if err != nil {
 		return nil, false, err
 	}

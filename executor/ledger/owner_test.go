@@ -47,7 +47,7 @@ func TestRunsOwnedBy(t *testing.T) {
 		{"team-c", 5, nil, false},
 	} {
 		t.Run(tc.owner, func(t *testing.T) {
-			runs, more, err := l.RunsOwnedBy(tc.owner, tc.limit)
+			runs, more, err := l.RunsOwnedBy(tc.owner, tc.limit, "")
 			require.NoError(t, err)
 			assert.Equal(t, tc.want, ids(runs))
 			assert.Equal(t, tc.wantMore, more)

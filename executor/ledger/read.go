@@ -242,10 +242,23 @@ func (l *Ledger) SpentSince(prefix string, since time.Time) (int64, error) {
 	return sum, err
 }
 
+// SpentBy sums what the runs recorded with NewRun.Owner owner and created
+// at or after since have spent, in nano-USD (the gateway's read-back of a
+// key's day, after a restart).
+func (l *Ledger) SpentBy(owner string, since time.Time) (int64, error) {
+	var sum int64
+	err := l.readTx("sum the spend of "+owner, func(ctx context.Context, tx *sql.Tx) error {
+		return tx.QueryRowContext(ctx, `SELECT COALESCE(SUM(spent_nano), 0) FROM runs WHERE owner = ? AND created_at >= ?`,
+			owner, nanos(since)).Scan(&sum)
+	})
+	return sum, err
+}
+
 // RunsOwnedBy returns the runs recorded with NewRun.Owner owner, newest
 // first: at most limit of them (all when limit <= 0), and whether there
-// are more. An empty owner matches no run.
-func (l *Ledger) RunsOwnedBy(owner string, limit int) (runs []Run, more bool, err error) {
+// are more; runs whose workflow name starts with except (when set) are
+// left out. An empty owner matches no run.
+func (l *Ledger) RunsOwnedBy(owner string, limit int, except string) (runs []Run, more bool, err error) {
 	if owner == "" {
 		return nil, false, nil
 	}
@@ -254,8 +267,13 @@ func (l *Ledger) RunsOwnedBy(owner string, limit int) (runs []Run, more bool, er
 		n = limit + 1
 	}
 	err = l.readTx("list the runs of "+owner, func(ctx context.Context, tx *sql.Tx) error {
+		hi := except + "\U0010FFFF"
+		if except == "" {
+			hi = ""
+		}
 		rows, err := tx.QueryContext(ctx, `SELECT `+runColumns+` FROM runs WHERE owner = ?
-			ORDER BY created_at DESC, id DESC LIMIT ?`, owner, n)
+			AND NOT (workflow_name >= ? AND workflow_name < ?)
+			ORDER BY created_at DESC, id DESC LIMIT ?`, owner, except, hi, n)
 		if err != nil {
 			return err
 		}

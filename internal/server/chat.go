@@ -65,6 +65,9 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request, k *Key) {
 		return
 	}
 	opts = append(opts, req.callOptions()...)
+	if len(s.cfg.Keys) > 0 { // the ledger knows whose request it was
+		opts = append(opts, executor.WithOwner(k.Name))
+	}
 	var sw *sseWriter
 	if req.Stream && !s.buffer {
 		sw = &sseWriter{w: w, id: newID("chatcmpl-"), created: s.now().Unix(), route: route}
@@ -83,7 +86,13 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request, k *Key) {
 	}
 	plan := call.Plan()
 	settle := func(int64) {}
-	if kb, day := s.dayBudget(k); kb != nil {
+	kb, day, err := s.dayBudget(k)
+	if err != nil {
+		s.log.Error("key budget", "key", k.Name, "err", err)
+		writeError(w, http.StatusInternalServerError, "server_error", "ledger_error", "the gateway could not read this key's spend today: "+err.Error())
+		return
+	}
+	if kb != nil {
 		// Hold the worst case (every rung once, within the route's cap)
 		// so concurrent requests cannot overspend the key's budget.
 		var need int64

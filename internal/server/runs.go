@@ -238,7 +238,12 @@ func (s *Server) startRun(w http.ResponseWriter, r *http.Request, k *Key) {
 	var kb *executor.Budget
 	var day time.Time
 	if !spec.Simulate {
-		kb, day = s.dayBudget(k)
+		if kb, day, err = s.dayBudget(k); err != nil {
+			release()
+			s.log.Error("key budget", "key", k.Name, "err", err)
+			writeError(w, http.StatusInternalServerError, "server_error", "ledger_error", "the gateway could not read this key's spend today: "+err.Error())
+			return
+		}
 	}
 	ad := &admission{key: k, kb: kb}
 	spec.Admit = ad.admit

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -356,7 +357,8 @@ func TestRunKeyBudget(t *testing.T) {
 	ts := httptest.NewServer(e.srv.Handler())
 	defer ts.Close()
 	keyA := &e.srv.cfg.Keys[0]
-	kb, _ := e.srv.dayBudget(keyA)
+	kb, _, err := e.srv.dayBudget(keyA)
+	require.NoError(t, err)
 	require.NotNil(t, kb)
 	admit := func(pred, budget float64) {
 		fr.mu.Lock()
@@ -455,7 +457,8 @@ func TestRunChargedWholeHoldWithoutSummary(t *testing.T) {
 	e := newEnv(t, providertest.Script{}, providertest.Script{}, runsTOML, func(o *Options) { o.Runs = noSummary{fr} })
 	ts := httptest.NewServer(e.srv.Handler())
 	defer ts.Close()
-	kb, _ := e.srv.dayBudget(&e.srv.cfg.Keys[0])
+	kb, _, err := e.srv.dayBudget(&e.srv.cfg.Keys[0])
+	require.NoError(t, err)
 	id := startRun(t, ts, clientKeyA, `{"workflow": "x"}`)
 	fr.finish(id, 1)
 	require.Eventually(t, func() bool { return kb.Spent() == 2e9 }, 5*time.Second, time.Millisecond)
@@ -671,7 +674,8 @@ func TestRunsThroughExecutor(t *testing.T) {
 	srv.runs.(*ledgerRuns).l = e.l
 	ts := httptest.NewServer(srv.Handler())
 	defer ts.Close()
-	kb, _ := srv.dayBudget(&srv.cfg.Keys[0])
+	kb, _, err := srv.dayBudget(&srv.cfg.Keys[0])
+	require.NoError(t, err)
 	callCost := e.price(t, "openai/small", usage).NanoUSD()
 	require.Equal(t, int64(1_801_500), callCost)
 
@@ -719,7 +723,7 @@ func TestRunsThroughExecutor(t *testing.T) {
 		_, body := call(t, ts, http.MethodGet, "/v1/runs/"+r3, clientKeyB, "")
 		return strings.Contains(string(body), `"status":"cancelled"`)
 	}, 10*time.Second, 5*time.Millisecond)
-	rec, err := e.l.Run(r3)
+	rec, err = e.l.Run(r3)
 	require.NoError(t, err)
 	assert.Equal(t, ledger.RunRunning, rec.Status, "the ledger has no cancelled status: the run stays resumable")
 	assert.Equal(t, callCost, rec.SpentNano, "the call in flight settled at its price")
@@ -740,4 +744,37 @@ func TestRunsThroughExecutor(t *testing.T) {
 	done, err := e.l.CompletedNodes(r3)
 	require.NoError(t, err)
 	assert.Equal(t, map[string]string{"a": "slow one"}, done, "a resume would not pay for a again")
+}
+
+// TestKeyBudgetOutlivesRestart: a key's day of spend is read back from the
+// ledger when a new server process starts, so a restart does not give the
+// key its daily budget again.
+func TestKeyBudgetOutlivesRestart(t *testing.T) {
+	usage := catalog.Usage{InputTokens: 1000, OutputTokens: 200}
+	var opts Options
+	e := newEnv(t, providertest.Script{}, providertest.Script{"mid": {{Text: "Leaves fall.", Usage: &usage}}}, serverTOML,
+		func(o *Options) { opts = *o })
+	ts := httptest.NewServer(e.srv.Handler())
+	resp, body := post(t, ts.URL+"/v1/chat/completions", clientKeyA, chatBody("cheap-chat", "Write a haiku.", ""))
+	require.Equal(t, http.StatusOK, resp.StatusCode, string(body))
+	ts.Close()
+	require.NoError(t, e.srv.Close(context.Background())) // the first process stops; its ledger stays
+	want := e.price(t, "anthropic/mid", usage).NanoUSD()
+	runs, err := e.l.Runs(0)
+	require.NoError(t, err)
+	require.Len(t, runs, 1)
+	rec, err := e.l.Run(runs[0].ID)
+	require.NoError(t, err)
+	assert.Equal(t, "team-a", rec.Owner, "the request is recorded as the key's")
+
+	opts.Registry = prometheus.NewRegistry()
+	srv, err := New(opts) // a new process on the same ledger
+	require.NoError(t, err)
+	defer func() { _ = srv.Close(context.Background()) }()
+	kb, _, err := srv.dayBudget(&srv.cfg.Keys[0])
+	require.NoError(t, err)
+	assert.Equal(t, want, kb.Spent(), "the key's day starts from what the ledger says it spent")
+	kb, _, err = srv.dayBudget(&srv.cfg.Keys[1])
+	require.NoError(t, err)
+	assert.Nil(t, kb, "team-b has no daily budget")
 }

@@ -100,7 +100,10 @@ type Server struct {
 	routes  map[string]executor.Route
 	handler http.Handler
 	async   *executor.AsyncRouterRecorder // nil with SyncLedger or no recorder
-	buffer  bool                          // Options.BufferStreams
+	// spend reads a key's spend back from the ledger when its day starts
+	// (nil: the recorder cannot; the day then starts at 0 in each process).
+	spend  executor.OwnerSpend
+	buffer bool // Options.BufferStreams
 
 	mu    sync.Mutex
 	state map[string]*keyState // by key name
@@ -175,7 +178,13 @@ func New(opts Options) (*Server, error) {
 		}
 		return nil, fmt.Errorf("server: %s: %w", cfg.Path, err)
 	}
-	s := &Server{cat: opts.Catalog, router: router, cfg: cfg, wf: opts.Workflows, reg: opts.Registry,
+	spend, _ := rec.(executor.OwnerSpend)
+	if async != nil {
+		if _, ok := opts.Recorder.(executor.OwnerSpend); !ok {
+			spend = nil
+		}
+	}
+	s := &Server{cat: opts.Catalog, router: router, cfg: cfg, wf: opts.Workflows, reg: opts.Registry, spend: spend,
 		log: log, now: opts.Now, routes: map[string]executor.Route{}, state: map[string]*keyState{}, async: async,
 		buffer: opts.BufferStreams}
 	if opts.MaxRuns <= 0 {
@@ -392,20 +401,31 @@ func (s *Server) allow(k *Key) (time.Duration, bool) {
 	return time.Duration((1 - st.tokens) / rate * float64(time.Second)), false
 }
 
-// dayBudget returns the key's budget for today (nil without a cap).
-func (s *Server) dayBudget(k *Key) (*executor.Budget, time.Time) {
+// dayBudget returns the key's budget for today (nil without a cap). A
+// day's budget starts from what the ledger says the key spent since UTC
+// midnight (its chat requests and workflow runs), so that a restart does
+// not give a key its day again; an error reading it is returned, and the
+// next request tries again.
+func (s *Server) dayBudget(k *Key) (*executor.Budget, time.Time, error) {
 	now := s.now().UTC()
 	day := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC)
 	if k.BudgetNanoPerDay <= 0 {
-		return nil, day
+		return nil, day, nil
 	}
 	st := s.keyState(k)
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	if st.budget == nil || !st.day.Equal(day) {
-		st.day, st.budget = day, executor.NewBudget(k.BudgetNanoPerDay, 0)
+		var spent int64
+		if s.spend != nil {
+			var err error
+			if spent, err = s.spend.SpentBy(k.Name, day); err != nil {
+				return nil, day, fmt.Errorf("reading key %q's spend today from the ledger: %w", k.Name, err)
+			}
+		}
+		st.day, st.budget = day, executor.NewBudget(k.BudgetNanoPerDay, spent)
 	}
-	return st.budget, day
+	return st.budget, day, nil
 }
 
 // models answers GET /v1/models: the catalog's models, then the routes.
