@@ -5,7 +5,6 @@ import (
 	"math"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -82,21 +81,9 @@ func TestCascadeRunsThroughRealClients(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			t.Setenv(openAIKeyEnv, openAIKey)
-			t.Setenv(anthropicKeyEnv, anthropicKey)
 			plan := planWithCascade(t, cat, tc.cascade)
-			oa := providertest.NewOpenAIServer(providertest.Script{"cheap": tc.cheap, "mid": {{Text: "matcha", Usage: u}}})
-			defer oa.Close()
-			an := providertest.NewAnthropicServer(providertest.Script{})
-			defer an.Close()
-			cfg := providerConfig(t, oa.BaseURL(), an.BaseURL(), 5)
-			defer cfg.Close()
-			l := openLedger(t)
-			id := createRun(t, l, cascadeWorkflow, plan, `{}`, 0)
-			x := executor.New(cat, cfg, executor.LedgerRecorder{L: l}, executor.Options{BackoffBase: time.Millisecond, MaxRetries: 1, Seed: 1})
-			res, err := x.Run(context.Background(), executor.Spec{RunID: id, Plan: plan})
-			require.NoError(t, err)
-			require.NoError(t, l.FinishRun(id, ledger.RunStatus(res.Status)))
+			res, oa, l, id := runOnOpenAI(t, cat, cascadeWorkflow, plan,
+				providertest.Script{"cheap": tc.cheap, "mid": {{Text: "matcha", Usage: u}}}, executor.Options{MaxRetries: 1})
 			require.Equal(t, executor.StatusSucceeded, res.Status, res.Error)
 			d := nodeByID(t, res, "draft")
 			assert.Equal(t, tc.wantModel, d.Model)

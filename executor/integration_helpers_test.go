@@ -383,3 +383,32 @@ func nodeByID(t testing.TB, res *executor.Result, id string) *executor.NodeResul
 	t.Fatalf("node %q is not in the result", id)
 	return nil
 }
+
+// runOnOpenAI runs plan (of the workflow src) through the real clients
+// against a fake OpenAI server answering with script (Anthropic answers
+// nothing), recording in a fresh ledger. It returns the result, the server
+// and the ledger with the run's id; the run is finished in the ledger.
+func runOnOpenAI(t *testing.T, cat *catalog.Catalog, src string, plan *planner.Result, script providertest.Script,
+	opts executor.Options) (*executor.Result, *providertest.Server, *ledger.Ledger, string) {
+	t.Helper()
+	t.Setenv(openAIKeyEnv, openAIKey)
+	t.Setenv(anthropicKeyEnv, anthropicKey)
+	oa := providertest.NewOpenAIServer(script)
+	t.Cleanup(oa.Close)
+	an := providertest.NewAnthropicServer(providertest.Script{})
+	t.Cleanup(an.Close)
+	cfg := providerConfig(t, oa.BaseURL(), an.BaseURL(), 5)
+	t.Cleanup(func() { _ = cfg.Close() })
+	l := openLedger(t)
+	id := createRun(t, l, src, plan, `{}`, 0)
+	if opts.BackoffBase == 0 {
+		opts.BackoffBase = time.Millisecond
+	}
+	if opts.Seed == 0 {
+		opts.Seed = 1
+	}
+	res, err := executor.New(cat, cfg, executor.LedgerRecorder{L: l}, opts).Run(context.Background(), executor.Spec{RunID: id, Plan: plan})
+	require.NoError(t, err)
+	require.NoError(t, l.FinishRun(id, ledger.RunStatus(res.Status)))
+	return res, oa, l, id
+}

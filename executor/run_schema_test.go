@@ -1,10 +1,8 @@
 package executor_test
 
 import (
-	"context"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -45,19 +43,8 @@ func TestRunOutputSchema(t *testing.T) {
 	require.Equal(t, []string{"openai/cheap", "openai/mid"}, ladderOf(t, plan, "extract"))
 	assert.Contains(t, plan.Workflow.Nodes[0].Requires, graph.RequireJSON, "a schema implies JSON mode")
 
-	t.Setenv(openAIKeyEnv, openAIKey)
-	t.Setenv(anthropicKeyEnv, anthropicKey)
-	oa := providertest.NewOpenAIServer(providertest.Script{"cheap": {{Text: `{"team": "finance"}`}}, "mid": {{Text: `{"team": "billing"}`}}})
-	defer oa.Close()
-	an := providertest.NewAnthropicServer(providertest.Script{})
-	defer an.Close()
-	cfg := providerConfig(t, oa.BaseURL(), an.BaseURL(), 5)
-	defer cfg.Close()
-	l := openLedger(t)
-	id := createRun(t, l, schemaWorkflow, plan, `{}`, 0)
-	x := executor.New(cat, cfg, executor.LedgerRecorder{L: l}, executor.Options{BackoffBase: time.Millisecond, Seed: 1})
-	res, err := x.Run(context.Background(), executor.Spec{RunID: id, Plan: plan})
-	require.NoError(t, err)
+	res, oa, _, _ := runOnOpenAI(t, cat, schemaWorkflow, plan,
+		providertest.Script{"cheap": {{Text: `{"team": "finance"}`}}, "mid": {{Text: `{"team": "billing"}`}}}, executor.Options{})
 	require.Equal(t, executor.StatusSucceeded, res.Status, res.Error)
 	n := nodeByID(t, res, "extract")
 	assert.Equal(t, "openai/mid", n.Model)
