@@ -46,42 +46,17 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request, k *Key) {
 	start := time.Now()
 	s.m.inFlight.Inc()
 	defer s.m.inFlight.Dec()
-	body, ok := s.readBody(w, r)
+	req, route, opts, ok := s.decodeChat(w, r, k)
 	if !ok {
-		s.m.rejected.WithLabelValues("bad_request").Inc()
 		return
-	}
-	req, err := DecodeChatRequest(body)
-	if err != nil {
-		s.m.rejected.WithLabelValues("bad_request").Inc()
-		writeError(w, http.StatusBadRequest, "invalid_request_error", "invalid_request", err.Error())
-		return
-	}
-	route, opts, ok := s.callOptionsFor(req.Model)
-	if !ok {
-		s.m.rejected.WithLabelValues("bad_request").Inc()
-		writeError(w, http.StatusBadRequest, "invalid_request_error", "model_not_found",
-			fmt.Sprintf("model %q is neither a catalog model id nor a route; send %q, a route name or a catalog id (GET /v1/models lists them)", truncate(req.Model), AutoModel))
-		return
-	}
-	opts = append(opts, req.callOptions()...)
-	if len(s.cfg.Keys) > 0 { // the ledger knows whose request it was
-		opts = append(opts, executor.WithOwner(k.Name))
 	}
 	var sw *sseWriter
 	if req.Stream && !s.buffer {
 		sw = &sseWriter{w: w, id: newID("chatcmpl-"), created: s.now().Unix(), route: route}
 		opts = append(opts, executor.WithStreamStart(sw.start), llms.WithStreamingFunc(sw.content))
 	}
-	msgs := req.messages()
-	call, err := s.router.Prepare(msgs, opts...)
-	if err != nil {
-		s.m.rejected.WithLabelValues("bad_request").Inc()
-		code := "no_model_qualifies"
-		if errors.Is(err, executor.ErrInvalidSchema) {
-			code = "invalid_json_schema"
-		}
-		writeError(w, http.StatusBadRequest, "invalid_request_error", code, err.Error())
+	call, ok := s.prepareChat(w, req, opts)
+	if !ok {
 		return
 	}
 	plan := call.Plan()
@@ -179,6 +154,135 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request, k *Key) {
 	ms.cost.Add(costUSD)
 	ms.escalations.Add(float64(esc))
 	ms.latency.Observe(time.Since(start).Seconds())
+}
+
+// decodeChat reads and checks a chat completions body and returns it with
+// its route and call options; it answers 400 (or 413) itself and returns
+// false when the body cannot be served.
+func (s *Server) decodeChat(w http.ResponseWriter, r *http.Request, k *Key) (*ChatRequest, string, []llms.CallOption, bool) {
+	body, ok := s.readBody(w, r)
+	if !ok {
+		s.m.rejected.WithLabelValues("bad_request").Inc()
+		return nil, "", nil, false
+	}
+	req, err := DecodeChatRequest(body)
+	if err != nil {
+		s.m.rejected.WithLabelValues("bad_request").Inc()
+		writeError(w, http.StatusBadRequest, "invalid_request_error", "invalid_request", err.Error())
+		return nil, "", nil, false
+	}
+	route, opts, ok := s.callOptionsFor(req.Model)
+	if !ok {
+		s.m.rejected.WithLabelValues("bad_request").Inc()
+		writeError(w, http.StatusBadRequest, "invalid_request_error", "model_not_found",
+			fmt.Sprintf("model %q is neither a catalog model id nor a route; send %q, a route name or a catalog id (GET /v1/models lists them)", truncate(req.Model), AutoModel))
+		return nil, "", nil, false
+	}
+	opts = append(opts, req.callOptions()...)
+	if len(s.cfg.Keys) > 0 { // the ledger knows whose request it was
+		opts = append(opts, executor.WithOwner(k.Name))
+	}
+	return req, route, opts, true
+}
+
+// prepareChat routes a decoded request; it answers 400 itself and returns
+// false when no model can take it.
+func (s *Server) prepareChat(w http.ResponseWriter, req *ChatRequest, opts []llms.CallOption) (*executor.PreparedCall, bool) {
+	call, err := s.router.Prepare(req.messages(), opts...)
+	if err != nil {
+		s.m.rejected.WithLabelValues("bad_request").Inc()
+		code := "no_model_qualifies"
+		if errors.Is(err, executor.ErrInvalidSchema) {
+			code = "invalid_json_schema"
+		}
+		writeError(w, http.StatusBadRequest, "invalid_request_error", code, err.Error())
+		return nil, false
+	}
+	return call, true
+}
+
+// ChatPlan is the answer of POST /v1/chat/plan: how the gateway would route
+// a chat completion, without sending it. Amounts are USD.
+type ChatPlan struct {
+	Object               string  `json:"object"` // "costwise.chat_plan"
+	Route                string  `json:"route"`
+	Task                 string  `json:"task"`
+	TaskSource           string  `json:"task_source"` // metadata, route or heuristic
+	PickedBy             string  `json:"picked_by"`   // cost, classifier or cascade
+	Cascade              string  `json:"cascade,omitempty"`
+	PredictedCostUSD     float64 `json:"predicted_cost_usd"`
+	PromptTokens         int     `json:"prompt_tokens"` // o200k_base, the conversation as one text
+	ExpectedOutputTokens int     `json:"expected_output_tokens"`
+	// MaxCostUSD is the route's cap per request (null: none).
+	MaxCostUSD *float64 `json:"max_cost_usd"`
+	// Ladder is the models in the order they would be tried.
+	Ladder []ChatPlanRung `json:"ladder"`
+	// Rejected counts the catalog's other models by reason, with one
+	// example of each.
+	Rejected []ChatPlanRejection `json:"rejected"`
+}
+
+// ChatPlanRung is one model of a ChatPlan's ladder.
+type ChatPlanRung struct {
+	Model            string  `json:"model"`
+	Provider         string  `json:"provider"`
+	Quality          float64 `json:"quality"`
+	InputTokens      int64   `json:"input_tokens"`
+	MaxTokens        int     `json:"max_tokens"`
+	PredictedCostUSD float64 `json:"predicted_cost_usd"`
+	// ReserveUSD is what the gateway holds from the key's budget before
+	// the call: its worst case.
+	ReserveUSD float64 `json:"reserve_usd"`
+	// Signal and Threshold are set on a cascade's stages.
+	Signal    string   `json:"signal,omitempty"`
+	Threshold *float64 `json:"threshold,omitempty"`
+}
+
+// ChatPlanRejection is how many models one reason left out, and one of them.
+type ChatPlanRejection struct {
+	Reason  string `json:"reason"`
+	Count   int    `json:"count"`
+	Example string `json:"example"` // "model: detail"
+}
+
+// chatPlan answers POST /v1/chat/plan: the body of a chat completion in,
+// the routing decision out (ChatPlan); nothing is sent or charged.
+func (s *Server) chatPlan(w http.ResponseWriter, r *http.Request, k *Key) {
+	req, _, opts, ok := s.decodeChat(w, r, k)
+	if !ok {
+		return
+	}
+	call, ok := s.prepareChat(w, req, opts)
+	if !ok {
+		return
+	}
+	p := call.Plan()
+	out := ChatPlan{Object: "costwise.chat_plan", Route: p.Route, Task: p.Task, TaskSource: p.TaskSource, PickedBy: p.PickedBy,
+		Cascade: p.Cascade, PredictedCostUSD: p.PredictedUSD, PromptTokens: p.PromptTokens, ExpectedOutputTokens: p.ExpectedOutput,
+		Ladder: make([]ChatPlanRung, 0, len(p.Ladder)), Rejected: []ChatPlanRejection{}}
+	if p.CapNano > 0 {
+		c := float64(p.CapNano) / 1e9
+		out.MaxCostUSD = &c
+	}
+	for _, c := range p.Ladder {
+		rung := ChatPlanRung{Model: c.Model, Provider: c.Provider, Quality: c.Quality, InputTokens: c.InputTokens, MaxTokens: c.MaxTokens,
+			PredictedCostUSD: c.PredictedUSD, ReserveUSD: float64(c.ReserveNano) / 1e9, Signal: c.Signal}
+		if c.Signal != "" {
+			th := c.Threshold
+			rung.Threshold = &th
+		}
+		out.Ladder = append(out.Ladder, rung)
+	}
+	at := map[string]int{}
+	for _, x := range p.Rejected {
+		i, seen := at[x.Reason]
+		if !seen {
+			i, at[x.Reason] = len(out.Rejected), len(out.Rejected)
+			out.Rejected = append(out.Rejected, ChatPlanRejection{Reason: x.Reason, Example: x.Model + ": " + x.Detail})
+		}
+		out.Rejected[i].Count++
+	}
+	writeJSONBody(w, http.StatusOK, out)
 }
 
 // chatError answers a request the router could not serve.

@@ -1,5 +1,6 @@
 // Package server is costwise's HTTP gateway: an OpenAI-compatible endpoint
-// (POST /v1/chat/completions, GET /v1/models) that answers every request
+// (POST /v1/chat/completions, GET /v1/models; POST /v1/chat/plan says how a
+// request would be routed, without sending it) that answers every request
 // through an [executor.Router], so that any OpenAI client gets the cheapest
 // model meeting a route, with escalation, per-request caps and budgets, and
 // a ledger record per request; plus the planning endpoints (POST

@@ -210,6 +210,7 @@ func New(opts Options) (*Server, error) {
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/chat/completions", s.auth(s.chat))
+	mux.HandleFunc("POST /v1/chat/plan", s.auth(s.chatPlan))
 	mux.HandleFunc("GET /v1/models", s.auth(s.models))
 	mux.HandleFunc("POST /v1/estimate", s.auth(s.workflow(kindEstimate)))
 	mux.HandleFunc("POST /v1/plan", s.auth(s.workflow(kindPlan)))

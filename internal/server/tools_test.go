@@ -303,3 +303,43 @@ func TestChatLogprobs(t *testing.T) {
 	assert.Equal(t, http.StatusBadRequest, resp.StatusCode)
 	assert.Contains(t, apiError(t, out).Message, "top_logprobs needs logprobs: true")
 }
+
+// TestChatPlan: POST /v1/chat/plan answers how a chat completion would be
+// routed (ladder, predicted cost, why the other models are out) without
+// sending it or charging anyone.
+func TestChatPlan(t *testing.T) {
+	e := newEnv(t, providertest.Script{}, providertest.Script{}, serverTOML, nil)
+	ts := httptest.NewServer(e.srv.Handler())
+	defer ts.Close()
+	resp, out := post(t, ts.URL+"/v1/chat/plan", clientKeyA, chatBody("cheap-chat", "Write a haiku about autumn.", ""))
+	require.Equal(t, http.StatusOK, resp.StatusCode, string(out))
+	var p ChatPlan
+	require.NoError(t, json.Unmarshal(out, &p))
+	assert.Equal(t, "costwise.chat_plan", p.Object)
+	assert.Equal(t, "cheap-chat", p.Route)
+	assert.Equal(t, "writing", p.Task)
+	assert.Equal(t, "route", p.TaskSource)
+	require.Len(t, p.Ladder, 2)
+	assert.Equal(t, "anthropic/mid", p.Ladder[0].Model, "the cheapest model meeting min_quality 0.9")
+	assert.Equal(t, "openai/large", p.Ladder[1].Model)
+	assert.InDelta(t, p.Ladder[0].PredictedCostUSD, p.PredictedCostUSD, 1e-12)
+	assert.Greater(t, p.Ladder[0].ReserveUSD, p.Ladder[0].PredictedCostUSD, "the reserve is the worst case")
+	require.NotNil(t, p.MaxCostUSD)
+	assert.Equal(t, 0.1, *p.MaxCostUSD)
+	require.Len(t, p.Rejected, 1)
+	assert.Equal(t, "quality", p.Rejected[0].Reason)
+	assert.Equal(t, 1, p.Rejected[0].Count)
+	assert.Contains(t, p.Rejected[0].Example, "openai/small: quality 0.80 for writing is below min_quality 0.9")
+	assert.Empty(t, e.oa.Calls())
+	assert.Empty(t, e.an.Calls())
+	require.NoError(t, e.srv.Flush(context.Background()))
+	runs, err := e.l.Runs(0)
+	require.NoError(t, err)
+	assert.Empty(t, runs, "nothing is recorded")
+
+	resp, out = post(t, ts.URL+"/v1/chat/plan", clientKeyA, fmt.Sprintf(`{"model": "openai/small", "messages": [{"role": "user", "content": "hi"}], "tools": %s}`, weatherTools))
+	assert.Equal(t, http.StatusBadRequest, resp.StatusCode)
+	assert.Contains(t, apiError(t, out).Message, "rejected")
+	resp, _ = post(t, ts.URL+"/v1/chat/plan", "cw-wrong-key-000000000000000000000", chatBody("cheap-chat", "hi", ""))
+	assert.Equal(t, http.StatusUnauthorized, resp.StatusCode)
+}
