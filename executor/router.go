@@ -212,6 +212,10 @@ type PromptClassifier interface {
 
 // RouterOptions tune a Router.
 type RouterOptions struct {
+	// Simulated marks every routed request's run as simulated in the
+	// ledger (the clients are an executor.Simulator): spend read-backs
+	// and learning leave them out.
+	Simulated bool
 	// Default serves calls that name no route and whose task no route of
 	// Routes serves. Its zero value admits every model; its name defaults
 	// to "default".
@@ -404,6 +408,8 @@ type RoutedCall struct {
 	// Owner is who the request is charged to (WithOwner; the gateway's API
 	// key), recorded with its run ("" for none).
 	Owner string
+	// Simulated marks the run as a simulation (RouterOptions.Simulated).
+	Simulated bool
 }
 
 // RouterRecorder persists routed requests: a Recorder for the attempts and
@@ -441,7 +447,7 @@ func routedNewRun(c RoutedCall) (ledger.NewRun, error) {
 	if err != nil {
 		return ledger.NewRun{}, err
 	}
-	return ledger.NewRun{ID: c.ID, WorkflowName: RouterWorkflowPrefix + c.Route, WorkflowFile: "(router)", Owner: c.Owner,
+	return ledger.NewRun{ID: c.ID, WorkflowName: RouterWorkflowPrefix + c.Route, WorkflowFile: "(router)", Owner: c.Owner, Simulated: c.Simulated,
 		Inputs: inputs, PredictedMeanUSD: c.PredictedUSD, BudgetMaxNano: c.BudgetNano,
 		Nodes: []ledger.PlannedNode{{ID: RouterNodeID, Task: c.Task, PredictedCostUSD: c.PredictedUSD}}}, nil
 }
@@ -1252,7 +1258,8 @@ func (r *Router) execute(ctx context.Context, rc *routedCall) (*llms.ContentResp
 	var runID string
 	if r.rec != nil {
 		owner, _ := rc.co.Metadata[MetaOwner].(string)
-		if runID, err = r.rec.CreateCall(RoutedCall{Route: p.Route, Task: p.Task, PredictedUSD: p.PredictedUSD, BudgetNano: rc.route.capNano, Owner: owner}); err != nil {
+		if runID, err = r.rec.CreateCall(RoutedCall{Route: p.Route, Task: p.Task, PredictedUSD: p.PredictedUSD, BudgetNano: rc.route.capNano, Owner: owner,
+			Simulated: r.opts.Simulated}); err != nil {
 			return nil, fmt.Errorf("router: ledger: %w", err)
 		}
 		if err := r.rec.StartNode(runID, RouterNodeID); err != nil {

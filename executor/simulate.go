@@ -97,6 +97,9 @@ func (c simClient) Call(ctx context.Context, req provider.Request) (provider.Res
 	if out <= 0 {
 		out = 100
 	}
+	if req.MaxTokens > 0 {
+		out = min(out, float64(req.MaxTokens))
+	}
 	ttft, tps := m.TTFTSeconds, m.OutputTokensPerSecond
 	if ttft <= 0 {
 		ttft = 1
@@ -105,7 +108,7 @@ func (c simClient) Call(ctx context.Context, req provider.Request) (provider.Res
 		tps = 50
 	}
 	resp := provider.Response{
-		Text:          fmt.Sprintf("%s%s answering for node %s (%d output tokens)", SimulatedPrefix, m.ID, h.node, int(out)),
+		Text:          simulatedText(m.ID, h.node, int(math.Round(out))),
 		Usage:         catalog.Usage{InputTokens: int64(in), OutputTokens: int64(math.Round(out))},
 		UsageReported: true,
 		Latency:       time.Duration((ttft + out/tps) * float64(time.Second)),
@@ -117,6 +120,16 @@ func (c simClient) Call(ctx context.Context, req provider.Request) (provider.Res
 		return resp, errSimulatedInvalid
 	}
 	return resp, nil
+}
+
+// simulatedText is a simulated answer: who answered, for what, and how long
+// it was.
+func simulatedText(model, node string, out int) string {
+	what := "for node " + node
+	if node == "" {
+		what = "a routed call"
+	}
+	return fmt.Sprintf("%s%s answering %s (%d output tokens)", SimulatedPrefix, model, what, out)
 }
 
 // gated simulates a cascade stage that may hand on: its answer's confidence

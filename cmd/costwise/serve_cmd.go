@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"os/signal"
 	"strings"
 	"syscall"
@@ -25,7 +27,7 @@ import (
 
 func newServeCmd(cf *catalogFlags) *cobra.Command {
 	var addr, config, ledgerPath string
-	var syncLedger bool
+	var syncLedger, simulate bool
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run an OpenAI-compatible gateway that answers every call with the cheapest model meeting its route",
@@ -61,8 +63,10 @@ resumable with costwise run --resume RUN_ID (given the same workflow text).`,
 			if err := server.CheckBind(addr, len(scfg.Keys)); err != nil {
 				return &exitError{code: exitBadInput, msg: err.Error()}
 			}
-			pcfg, err := provider.LoadConfig(cfgPath)
-			if err != nil {
+			var pcfg *provider.Config
+			if _, statErr := os.Stat(cfgPath); simulate && errors.Is(statErr, fs.ErrNotExist) {
+				pcfg = &provider.Config{Path: cfgPath} // the simulator needs no provider
+			} else if pcfg, err = provider.LoadConfig(cfgPath); err != nil {
 				return &exitError{code: exitBadInput, msg: err.Error()}
 			}
 			defer pcfg.Close()
@@ -80,8 +84,13 @@ resumable with costwise run --resume RUN_ID (given the same workflow text).`,
 			}
 			defer l.Close() // after Serve has waited for in-flight requests
 			logger := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil))
-			srv, err := server.New(server.Options{Catalog: cat, Clients: pcfg, Recorder: executor.LedgerRecorder{L: l},
-				SyncLedger: syncLedger, Router: executor.RouterOptions{Cascades: cascades},
+			var clients executor.Clients = pcfg
+			if simulate {
+				clients = executor.NewSimulator(cat, serveRunSeed)
+				fmt.Fprintln(cmd.ErrOrStderr(), "costwise serve: SIMULATED: no provider is called; answers are placeholders priced from the catalog, marked x-costwise-simulated and recorded as simulated")
+			}
+			srv, err := server.New(server.Options{Catalog: cat, Clients: clients, Recorder: executor.LedgerRecorder{L: l},
+				SyncLedger: syncLedger, Router: executor.RouterOptions{Cascades: cascades, Simulated: simulate},
 				Config: scfg, Workflows: &cliWorkflows{cat: cat, cascades: cascades}, Runs: &cliRuns{cat: cat, cascades: cascades, clients: pcfg, led: l}, Logger: logger})
 			if err != nil {
 				return &exitError{code: exitBadInput, msg: err.Error()}
@@ -105,6 +114,7 @@ resumable with costwise run --resume RUN_ID (given the same workflow text).`,
 	f.StringVar(&addr, "addr", "127.0.0.1:8080", "address to listen on (host:port)")
 	f.StringVar(&config, "config", "", "config file with [providers.*], [[server.key]] and [[route]] (default ./costwise.toml, then $XDG_CONFIG_HOME/costwise/config.toml)")
 	f.StringVar(&ledgerPath, "ledger", "", "ledger database (default $XDG_DATA_HOME/costwise/ledger.db)")
+	f.BoolVar(&simulate, "simulate", false, "answer every chat request with the built-in simulator (no provider, no API key; answers are placeholders, costs are estimates, all marked and recorded as simulated)")
 	f.BoolVar(&syncLedger, "sync-ledger", false, "write each chat request to the ledger before answering it (no crash loses one; two commits per request, so a few hundred requests/s at most) instead of in batches after it")
 	return cmd
 }

@@ -69,11 +69,13 @@ func TestSpentSince(t *testing.T) {
 	for i, r := range []struct {
 		id, wf string
 		cost   int64
+		sim    bool
 	}{
-		{"r_1", "router:chat", 100}, {"r_2", "support-triage", 1000}, {"r_3", "router:chat", 20},
-		{"r_4", "router:auto", 3}, {"r_5", "routerless", 7000},
+		{"r_1", "router:chat", 100, false}, {"r_2", "support-triage", 1000, false}, {"r_3", "router:chat", 20, false},
+		{"r_4", "router:auto", 3, false}, {"r_5", "routerless", 7000, false},
+		{"r_6", "router:chat", 50000, true}, // simulated: nothing real was spent
 	} {
-		_, err := l.CreateRun(NewRun{ID: r.id, WorkflowName: r.wf, Nodes: []PlannedNode{{ID: "n"}}})
+		_, err := l.CreateRun(NewRun{ID: r.id, WorkflowName: r.wf, Simulated: r.sim, Owner: "team-a", Nodes: []PlannedNode{{ID: "n"}}})
 		require.NoError(t, err, i)
 		_, err = l.RecordAttempt(Attempt{RunID: r.id, NodeID: "n", Model: "m", Outcome: OutcomeOK, CostNano: r.cost})
 		require.NoError(t, err)
@@ -97,4 +99,10 @@ func TestSpentSince(t *testing.T) {
 	got, err := l.SpentSince("router:", t0.Add(time.Nanosecond))
 	require.NoError(t, err)
 	assert.Equal(t, int64(23), got)
+	got, err = l.SpentBy("team-a", t0)
+	require.NoError(t, err)
+	assert.Equal(t, int64(8123), got, "every real run of the owner; not the simulated one")
+	got, err = l.SpentBy("team-b", t0)
+	require.NoError(t, err)
+	assert.Zero(t, got)
 }

@@ -231,12 +231,13 @@ func (l *Ledger) Runs(limit int) ([]RunSummary, error) {
 // SpentSince sums what the runs created at or after since whose workflow
 // name starts with prefix have spent, in nano-USD, in one indexed query
 // (the gateway reads its day's spend with it at start and each UTC day).
+// Simulated runs are left out: they spent nothing real.
 func (l *Ledger) SpentSince(prefix string, since time.Time) (int64, error) {
 	var sum int64
 	err := l.readTx("sum the spend since "+since.UTC().Format(time.RFC3339), func(ctx context.Context, tx *sql.Tx) error {
 		// prefix <= name < prefix+U+10FFFF: a range the index can serve.
 		return tx.QueryRowContext(ctx, `SELECT COALESCE(SUM(spent_nano), 0) FROM runs
-			WHERE created_at >= ? AND workflow_name >= ? AND workflow_name < ?`,
+			WHERE created_at >= ? AND workflow_name >= ? AND workflow_name < ? AND simulated = 0`,
 			nanos(since), prefix, prefix+"\U0010FFFF").Scan(&sum)
 	})
 	return sum, err
@@ -244,11 +245,11 @@ func (l *Ledger) SpentSince(prefix string, since time.Time) (int64, error) {
 
 // SpentBy sums what the runs recorded with NewRun.Owner owner and created
 // at or after since have spent, in nano-USD (the gateway's read-back of a
-// key's day, after a restart).
+// key's day, after a restart). Simulated runs are left out.
 func (l *Ledger) SpentBy(owner string, since time.Time) (int64, error) {
 	var sum int64
 	err := l.readTx("sum the spend of "+owner, func(ctx context.Context, tx *sql.Tx) error {
-		return tx.QueryRowContext(ctx, `SELECT COALESCE(SUM(spent_nano), 0) FROM runs WHERE owner = ? AND created_at >= ?`,
+		return tx.QueryRowContext(ctx, `SELECT COALESCE(SUM(spent_nano), 0) FROM runs WHERE owner = ? AND created_at >= ? AND simulated = 0`,
 			owner, nanos(since)).Scan(&sum)
 	})
 	return sum, err

@@ -52,7 +52,7 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request, k *Key) {
 	}
 	var sw *sseWriter
 	if req.Stream && !s.buffer {
-		sw = &sseWriter{w: w, id: newID("chatcmpl-"), created: s.now().Unix(), route: route}
+		sw = &sseWriter{w: w, id: newID("chatcmpl-"), created: s.now().Unix(), route: route, simulated: s.simulated}
 		opts = append(opts, executor.WithStreamStart(sw.start), llms.WithStreamingFunc(sw.content))
 	}
 	call, ok := s.prepareChat(w, req, opts)
@@ -120,6 +120,9 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request, k *Key) {
 	h.Set("x-costwise-cost-usd", strconv.FormatFloat(costUSD, 'f', -1, 64))
 	h.Set("x-costwise-escalations", strconv.Itoa(esc))
 	h.Set("x-costwise-route", route)
+	if s.simulated {
+		h.Set("x-costwise-simulated", "true")
+	}
 	if id := metaString(info, executor.InfoRunID); id != "" {
 		h.Set("x-costwise-run-id", id)
 	}
@@ -356,6 +359,7 @@ type sseWriter struct {
 	id           string
 	created      int64
 	route, model string
+	simulated    bool // x-costwise-simulated: the server answers with a Simulator
 	started      bool
 	werr         error // first write error: the client went away
 }
@@ -373,6 +377,9 @@ func (sw *sseWriter) start(st executor.StreamStart) {
 	h.Set("x-costwise-model", st.Model)
 	h.Set("x-costwise-escalations", strconv.Itoa(st.Escalations))
 	h.Set("x-costwise-route", sw.route)
+	if sw.simulated {
+		h.Set("x-costwise-simulated", "true")
+	}
 	if st.RunID != "" {
 		h.Set("x-costwise-run-id", st.RunID)
 	}

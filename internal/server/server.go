@@ -100,6 +100,9 @@ type Server struct {
 	routes  map[string]executor.Route
 	handler http.Handler
 	async   *executor.AsyncRouterRecorder // nil with SyncLedger or no recorder
+	// simulated is Options.Router.Simulated: answers carry
+	// x-costwise-simulated.
+	simulated bool
 	// spend reads a key's spend back from the ledger when its day starts
 	// (nil: the recorder cannot; the day then starts at 0 in each process).
 	spend  executor.OwnerSpend
@@ -184,7 +187,7 @@ func New(opts Options) (*Server, error) {
 			spend = nil
 		}
 	}
-	s := &Server{cat: opts.Catalog, router: router, cfg: cfg, wf: opts.Workflows, reg: opts.Registry, spend: spend,
+	s := &Server{cat: opts.Catalog, router: router, cfg: cfg, wf: opts.Workflows, reg: opts.Registry, spend: spend, simulated: ro.Simulated,
 		log: log, now: opts.Now, routes: map[string]executor.Route{}, state: map[string]*keyState{}, async: async,
 		buffer: opts.BufferStreams}
 	if opts.MaxRuns <= 0 {

@@ -14,10 +14,13 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/costwise/costwise/executor"
 	"github.com/costwise/costwise/executor/provider/providertest"
 )
 
@@ -342,4 +345,39 @@ func TestChatPlan(t *testing.T) {
 	assert.Contains(t, apiError(t, out).Message, "rejected")
 	resp, _ = post(t, ts.URL+"/v1/chat/plan", "cw-wrong-key-000000000000000000000", chatBody("cheap-chat", "hi", ""))
 	assert.Equal(t, http.StatusUnauthorized, resp.StatusCode)
+}
+
+// TestChatSimulated: with the simulator as clients and Router.Simulated
+// (costwise serve --simulate), answers are marked SIMULATED, carry
+// x-costwise-simulated, and are recorded as simulated runs, which no
+// key's spend counts.
+func TestChatSimulated(t *testing.T) {
+	var opts Options
+	e := newEnv(t, providertest.Script{}, providertest.Script{}, serverTOML, func(o *Options) {
+		o.Router.Simulated = true
+		opts = *o
+	})
+	_ = e.srv.Close(context.Background())
+	opts.Clients = executor.NewSimulator(e.cat, 1)
+	opts.Registry = prometheus.NewRegistry()
+	srv, err := New(opts)
+	require.NoError(t, err)
+	defer func() { _ = srv.Close(context.Background()) }()
+	ts := httptest.NewServer(srv.Handler())
+	defer ts.Close()
+
+	resp, out := post(t, ts.URL+"/v1/chat/completions", clientKeyA, chatBody("cheap-chat", "Write a haiku.", ""))
+	require.Equal(t, http.StatusOK, resp.StatusCode, string(out))
+	assert.Equal(t, "true", resp.Header.Get("x-costwise-simulated"))
+	var cr ChatResponse
+	require.NoError(t, json.Unmarshal(out, &cr))
+	assert.True(t, strings.HasPrefix(*cr.Choices[0].Message.Content, executor.SimulatedPrefix), *cr.Choices[0].Message.Content)
+	require.NoError(t, srv.Flush(context.Background()))
+	rec, err := e.l.Run(resp.Header.Get("x-costwise-run-id"))
+	require.NoError(t, err)
+	assert.True(t, rec.Simulated)
+	assert.Positive(t, rec.SpentNano, "priced from the catalog")
+	spent, err := e.l.SpentBy("team-a", time.Now().Add(-time.Hour))
+	require.NoError(t, err)
+	assert.Zero(t, spent, "a simulated request costs the key nothing")
 }
