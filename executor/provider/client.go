@@ -278,6 +278,28 @@ func toolChoiceString(c any) string {
 	return fmt.Sprint(c)
 }
 
+// withJSONInstruction is the system prompt a provider of kind k gets: req's,
+// followed, where the wire cannot ask for it, by an instruction to answer
+// in JSON (langchaingo's Anthropic client ignores JSON mode) and to match
+// the JSON schema (only OpenAI's protocol carries one). The answer is
+// checked by the caller either way; the instruction saves paying for
+// answers that would be set aside.
+func withJSONInstruction(req Request, k Kind) string {
+	var add string
+	switch {
+	case req.JSONSchema != nil && k != KindOpenAI:
+		add = "Answer with a single JSON value and nothing else, no prose and no code fence. It must match this JSON Schema:\n" + string(req.JSONSchema.Schema)
+	case req.JSON && k == KindAnthropic:
+		add = "Answer with a single JSON object and nothing else, no prose and no code fence."
+	default:
+		return req.System
+	}
+	if req.System == "" {
+		return add
+	}
+	return req.System + "\n\n" + add
+}
+
 // hasToolTurns reports whether a conversation holds tool calls or results.
 func hasToolTurns(turns []Turn) bool {
 	for _, t := range turns {
@@ -727,8 +749,8 @@ func (cl *client) callOnce(ctx context.Context, slot *keySlot, req Request) (Res
 	}
 	turns := req.turns()
 	msgs := make([]llms.MessageContent, 0, len(turns)+1)
-	if req.System != "" {
-		msgs = append(msgs, llms.TextParts(llms.ChatMessageTypeSystem, req.System))
+	if system := withJSONInstruction(req, cl.pc.Kind); system != "" {
+		msgs = append(msgs, llms.TextParts(llms.ChatMessageTypeSystem, system))
 	}
 	for _, t := range turns {
 		m, err := t.message(cl.pc.Kind)

@@ -262,3 +262,40 @@ func TestSamplingOnTheWire(t *testing.T) {
 		})
 	}
 }
+
+// TestJSONInstruction: where the wire cannot ask for JSON or carry the
+// schema, the system prompt says it; OpenAI's protocol gets neither.
+func TestJSONInstruction(t *testing.T) {
+	schema := &JSONSchema{Name: "s", Schema: json.RawMessage(`{"type":"object","required":["team"]}`)}
+	for _, k := range wireKinds {
+		for _, tc := range []struct {
+			name string
+			req  Request
+		}{
+			{"json mode", Request{System: "Be brief.", JSON: true}},
+			{"schema", Request{System: "Be brief.", JSONSchema: schema}},
+		} {
+			t.Run(k.name+"/"+tc.name, func(t *testing.T) {
+				srv := k.new(providertest.Script{"m-1": {{Text: `{"team": "billing"}`}}})
+				defer srv.Close()
+				cl := newWireClient(t, k, srv)
+				req := tc.req
+				req.Model, req.Prompt, req.MaxTokens = "m-1", "Which team?", 16
+				_, err := cl.Call(context.Background(), req)
+				require.NoError(t, err)
+				sys := srv.Calls()[0].System
+				switch {
+				case k.kind == KindOpenAI:
+					assert.Equal(t, "Be brief.", sys, "OpenAI's protocol carries JSON mode and the schema itself")
+				case req.JSONSchema != nil:
+					assert.True(t, strings.HasPrefix(sys, "Be brief.\n\nAnswer with a single JSON value"), sys)
+					assert.Contains(t, sys, `{"type":"object","required":["team"]}`)
+				case k.kind == KindAnthropic:
+					assert.Equal(t, "Be brief.\n\nAnswer with a single JSON object and nothing else, no prose and no code fence.", sys)
+				default: // Gemini and Ollama have a JSON mode on the wire
+					assert.Equal(t, "Be brief.", sys)
+				}
+			})
+		}
+	}
+}
