@@ -137,7 +137,7 @@ func (st *runState) selfCheck(ctx context.Context, i int, nr *NodeResult, iterat
 		return 0, err
 	}
 	question := selfCheckQuestion(system, prompt, answer)
-	reserve, maxOut, err := reserveFor(m, question, estimator.SelfCheckOutputTokens)
+	reserve, maxOut, err := reserveFor(m, question, estimator.SelfCheckOutputTokens, false)
 	if err != nil {
 		return 0, err
 	}

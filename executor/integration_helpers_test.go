@@ -391,11 +391,19 @@ func nodeByID(t testing.TB, res *executor.Result, id string) *executor.NodeResul
 func runOnOpenAI(t *testing.T, cat *catalog.Catalog, src string, plan *planner.Result, script providertest.Script,
 	opts executor.Options) (*executor.Result, *providertest.Server, *ledger.Ledger, string) {
 	t.Helper()
+	res, oa, _, l, id := runOnFakes(t, cat, src, plan, script, providertest.Script{}, opts)
+	return res, oa, l, id
+}
+
+// runOnFakes is runOnOpenAI with a script for each fake server.
+func runOnFakes(t *testing.T, cat *catalog.Catalog, src string, plan *planner.Result, oaScript, anScript providertest.Script,
+	opts executor.Options) (*executor.Result, *providertest.Server, *providertest.Server, *ledger.Ledger, string) {
+	t.Helper()
 	t.Setenv(openAIKeyEnv, openAIKey)
 	t.Setenv(anthropicKeyEnv, anthropicKey)
-	oa := providertest.NewOpenAIServer(script)
+	oa := providertest.NewOpenAIServer(oaScript)
 	t.Cleanup(oa.Close)
-	an := providertest.NewAnthropicServer(providertest.Script{})
+	an := providertest.NewAnthropicServer(anScript)
 	t.Cleanup(an.Close)
 	cfg := providerConfig(t, oa.BaseURL(), an.BaseURL(), 5)
 	t.Cleanup(func() { _ = cfg.Close() })
@@ -410,5 +418,5 @@ func runOnOpenAI(t *testing.T, cat *catalog.Catalog, src string, plan *planner.R
 	res, err := executor.New(cat, cfg, executor.LedgerRecorder{L: l}, opts).Run(context.Background(), executor.Spec{RunID: id, Plan: plan})
 	require.NoError(t, err)
 	require.NoError(t, l.FinishRun(id, ledger.RunStatus(res.Status)))
-	return res, oa, l, id
+	return res, oa, an, l, id
 }

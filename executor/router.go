@@ -1589,7 +1589,7 @@ func (r *Router) selfCheck(ctx context.Context, rc *routedCall, cand RouteCandid
 	client provider.Client, answer string) (float64, error) {
 	m := cand.model
 	question := selfCheckQuestion(rc.system, rc.text, answer)
-	reserve, maxOut, err := reserveFor(m, question, estimator.SelfCheckOutputTokens)
+	reserve, maxOut, err := reserveFor(m, question, estimator.SelfCheckOutputTokens, false)
 	if err != nil {
 		return 0, err
 	}

@@ -495,9 +495,10 @@ func (st *runState) loop(ctx context.Context, i int, nr *NodeResult, system, pro
 		}
 	}
 	var last string
-	conversation := prompt
+	conversation := prompt    // as one text: what is counted, checked and simulated
+	var turns []provider.Turn // with history, what is sent: the conversation's messages
 	for k := 1; k <= iters; k++ {
-		out, err := st.ladder(ctx, i, nr, k, system, conversation, iters == 1)
+		out, err := st.ladder(ctx, i, nr, k, system, conversation, turns, iters == 1)
 		if err != nil {
 			return "", err
 		}
@@ -509,6 +510,10 @@ func (st *runState) loop(ctx context.Context, i int, nr *NodeResult, system, pro
 		}
 		if n.Repeat.History {
 			conversation += "\n\n[assistant]\n" + out + "\n\n[user]\nContinue."
+			if turns == nil {
+				turns = []provider.Turn{{Role: provider.TurnUser, Text: prompt}}
+			}
+			turns = append(turns, provider.Turn{Role: provider.TurnAssistant, Text: out}, provider.Turn{Role: provider.TurnUser, Text: "Continue."})
 		}
 	}
 	return last, nil
@@ -516,7 +521,7 @@ func (st *runState) loop(ctx context.Context, i int, nr *NodeResult, system, pro
 
 // ladder makes one iteration's call, climbing the node's fallback ladder.
 // final says that an accepted answer completes the node.
-func (st *runState) ladder(ctx context.Context, i int, nr *NodeResult, iteration int, system, prompt string, final bool) (string, error) {
+func (st *runState) ladder(ctx context.Context, i int, nr *NodeResult, iteration int, system, prompt string, turns []provider.Turn, final bool) (string, error) {
 	n := st.spec.Plan.Workflow.Nodes[i]
 	ladder := st.ladderOf(i)
 	if len(ladder) == 0 {
@@ -564,7 +569,7 @@ func (st *runState) ladder(ctx context.Context, i int, nr *NodeResult, iteration
 		if rung > 0 {
 			nr.Escalations++
 		}
-		out, err := st.callWithRetries(ctx, i, nr, iteration, m, system, prompt, check, final, rg.gate)
+		out, err := st.callWithRetries(ctx, i, nr, iteration, m, system, prompt, turns, check, final, rg.gate)
 		if err == nil {
 			nr.Model = m.ID
 			return out, nil
@@ -594,7 +599,7 @@ var errInvalidOutput = errors.New("invalid output")
 // threshold (or no signal) rejects it like an invalid output, so the ladder
 // moves on to the next stage.
 func (st *runState) callWithRetries(ctx context.Context, i int, nr *NodeResult, iteration int, m *catalog.Model, system, prompt string,
-	check func(string) (bool, string), final bool, g *gate) (string, error) {
+	turns []provider.Turn, check func(string) (bool, string), final bool, g *gate) (string, error) {
 	n := st.spec.Plan.Workflow.Nodes[i]
 	client, err := st.x.clients.Client(m.Provider)
 	if err != nil {
@@ -632,8 +637,9 @@ func (st *runState) callWithRetries(ctx context.Context, i int, nr *NodeResult, 
 			h.gate = g
 			callCtx = withSimHint(ctx, h)
 		}
-		preq := provider.Request{Model: apiName(m), System: system, Prompt: prompt, MaxTokens: maxOut,
-			JSON: slices.Contains(n.Requires, graph.RequireJSON), LogProbs: g != nil && g.signal == estimator.SignalLogprob}
+		preq := provider.Request{Model: apiName(m), System: system, Prompt: prompt, Turns: turns, MaxTokens: maxOut,
+			CacheFirstTurn: cachesPrefix(n),
+			JSON:           slices.Contains(n.Requires, graph.RequireJSON), LogProbs: g != nil && g.signal == estimator.SignalLogprob}
 		if s := st.rules.schema[n.ID]; s != nil {
 			preq.JSONSchema = s.spec
 		}
@@ -772,12 +778,26 @@ func (st *runState) reservation(i int, m *catalog.Model, system, prompt string) 
 	if n.OutputTokens.Max > 0 {
 		out = float64(n.OutputTokens.Max)
 	}
-	return reserveFor(m, system+"\n"+prompt, out)
+	// A cached prefix is written at the cache-write price, above the
+	// input price: reserve the whole prompt at it.
+	return reserveFor(m, system+"\n"+prompt, out, cachesPrefix(n))
+}
+
+// cachesPrefix reports whether a node's calls ask the provider to cache
+// their prefix (provider.Request.CacheFirstTurn): a loop that resends its
+// history and declares a cacheable prefix, whose later iterations then read
+// the system prompt and first message from the cache. A single call would
+// only pay the cache write: its first message holds the run's own inputs,
+// which no other run resends.
+func cachesPrefix(n *graph.Node) bool {
+	return n.CachePrefixTokens > 0 && n.Repeat.History && n.Repeat.Max > 1
 }
 
 // reserveFor is the most a call of m sending text and writing at most out
-// tokens (capped by the model's limit) may cost, and that output cap.
-func reserveFor(m *catalog.Model, text string, out float64) (int64, int, error) {
+// tokens (capped by the model's limit) may cost, and that output cap. With
+// cacheWrite the prompt is priced at the cache-write rate when the model
+// has one above its input rate (a call that writes the cache).
+func reserveFor(m *catalog.Model, text string, out float64, cacheWrite bool) (int64, int, error) {
 	var in int
 	if m.Tokenizer != "" {
 		c, err := tokens.Count(tokens.Encoding(m.Tokenizer), text)
@@ -800,7 +820,11 @@ func reserveFor(m *catalog.Model, text string, out float64) (int64, int, error) 
 		out = math.Min(out, float64(m.MaxOutputTokens))
 	}
 	out = math.Max(out, 1)
-	c := catalog.Price(m, catalog.Usage{InputTokens: int64(in) + chatFraming, OutputTokens: int64(out)})
+	u := catalog.Usage{InputTokens: int64(in) + chatFraming, OutputTokens: int64(out)}
+	if cw := m.CacheWritePerMTok; cacheWrite && cw.Known && cw.Value > m.InputPerMTok.Value {
+		u.CacheWriteTokens, u.InputTokens = u.InputTokens, 0
+	}
+	c := catalog.Price(m, u)
 	return c.NanoUSD(), int(out), nil
 }
 

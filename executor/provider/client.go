@@ -69,6 +69,12 @@ type Request struct {
 	// Sampling are the caller's sampling settings beyond Temperature, each
 	// sent where the provider takes it (nil: the provider's default).
 	Sampling Sampling
+	// CacheFirstTurn asks an Anthropic provider to cache the prompt up to
+	// the end of the first user message (cache_control on it), so that
+	// calls resending that prefix (a loop's later iterations) read it from
+	// the cache; OpenAI-protocol providers cache long prefixes by
+	// themselves, and the other kinds ignore it.
+	CacheFirstTurn bool
 	// JSONSchema, when set, asks for a JSON answer that matches it (JSON is
 	// then implied): sent as response_format json_schema to
 	// OpenAI-protocol providers, as JSON mode to the others. The provider
@@ -752,12 +758,24 @@ func (cl *client) callOnce(ctx context.Context, slot *keySlot, req Request) (Res
 	if system := withJSONInstruction(req, cl.pc.Kind); system != "" {
 		msgs = append(msgs, llms.TextParts(llms.ChatMessageTypeSystem, system))
 	}
+	cacheAt := -1 // the message whose first text part is a cache breakpoint
 	for _, t := range turns {
 		m, err := t.message(cl.pc.Kind)
 		if err != nil {
 			return Response{}, cl.fail(req, ErrInvalidRequest, err)
 		}
+		if req.CacheFirstTurn && cl.pc.Kind == KindAnthropic && cacheAt < 0 && m.Role == llms.ChatMessageTypeHuman {
+			cacheAt = len(msgs)
+		}
 		msgs = append(msgs, m)
+	}
+	if cacheAt >= 0 {
+		for j, p := range msgs[cacheAt].Parts {
+			if tc, ok := p.(llms.TextContent); ok {
+				msgs[cacheAt].Parts[j] = llms.CachedContent{ContentPart: tc, CacheControl: &llms.CacheControl{Type: "ephemeral"}}
+				break
+			}
+		}
 	}
 	if len(req.Tools) > 0 {
 		tools := req.Tools

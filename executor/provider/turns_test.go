@@ -299,3 +299,28 @@ func TestJSONInstruction(t *testing.T) {
 		}
 	}
 }
+
+// TestCacheFirstTurn: Anthropic gets a cache breakpoint on the first user
+// message (so the prefix up to it is cached); OpenAI caches by itself and
+// gets no cache_control.
+func TestCacheFirstTurn(t *testing.T) {
+	turns := []Turn{{Role: TurnUser, Text: "Long stable context..."}, {Role: TurnAssistant, Text: "First answer."}, {Role: TurnUser, Text: "Continue."}}
+	for _, k := range wireKinds[:2] {
+		t.Run(k.name, func(t *testing.T) {
+			srv := k.new(providertest.Script{"m-1": {{Text: "ok"}}})
+			defer srv.Close()
+			cl := newWireClient(t, k, srv)
+			_, err := cl.Call(context.Background(), Request{Model: "m-1", System: "Be brief.", Turns: turns, MaxTokens: 16, CacheFirstTurn: true})
+			require.NoError(t, err)
+			c := srv.Calls()[0]
+			require.Len(t, c.Messages, 3)
+			if k.kind == KindAnthropic {
+				assert.True(t, c.Messages[0].Cached, "the first user message is the breakpoint")
+				assert.Equal(t, "Long stable context...", c.Messages[0].Text)
+				assert.False(t, c.Messages[2].Cached)
+			} else {
+				assert.NotContains(t, string(c.Body), "cache_control")
+			}
+		})
+	}
+}

@@ -133,6 +133,9 @@ type Message struct {
 	// Images are the message's pictures as data: URLs (inline ones) or
 	// their URLs, with "#detail=" and OpenAI's detail when it was sent.
 	Images []string
+	// Cached says a block of the message carried Anthropic's
+	// cache_control (a cache breakpoint).
+	Cached bool
 }
 
 // addMessage appends a non-system message to the call.
@@ -365,7 +368,8 @@ type wireBlock struct {
 		URL    string `json:"url"`
 		Detail string `json:"detail"`
 	} `json:"image_url"` // OpenAI image_url part
-	Source *struct {
+	CacheControl json.RawMessage `json:"cache_control"` // Anthropic
+	Source       *struct {
 		Type      string `json:"type"`
 		MediaType string `json:"media_type"`
 		Data      string `json:"data"`
@@ -386,6 +390,9 @@ func messagesOf(m wireMessage) []Message {
 	}
 	var results []Message
 	for _, b := range blocks {
+		if len(b.CacheControl) > 0 && string(b.CacheControl) != "null" {
+			out.Cached = true
+		}
 		switch b.Type {
 		case "tool_use":
 			out.ToolCalls = append(out.ToolCalls, b.ID+" "+b.Name+" "+string(b.Input))
