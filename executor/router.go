@@ -212,6 +212,13 @@ type PromptClassifier interface {
 
 // RouterOptions tune a Router.
 type RouterOptions struct {
+	// NoConversationCache stops the router from asking Anthropic to cache
+	// a conversation that is a follow-up (two user messages or more): by
+	// default such a call puts a cache breakpoint on its last user message
+	// (provider.Request.CacheLastTurn), so that the next turn reads the
+	// whole prefix at the cache-read rate; the call itself pays the
+	// cache-write rate on what is new, and is reserved at it.
+	NoConversationCache bool
 	// Simulated marks every routed request's run as simulated in the
 	// ledger (the clients are an executor.Simulator): spend read-backs
 	// and learning leave them out.
@@ -664,6 +671,7 @@ type routedCall struct {
 	system, text string          // text: the conversation as one text
 	turns        []provider.Turn // the conversation; nil for one user message (text)
 	schema       *answerSchema   // WithJSONSchema's, or nil
+	cacheConv    bool            // ask for a cache breakpoint on the last user message
 	co           llms.CallOptions
 }
 
@@ -737,13 +745,14 @@ func (r *Router) prepare(messages []llms.MessageContent, options []llms.CallOpti
 			}
 		}
 	}
-	plan, err := r.rank(rt, task, full, counted, &co, callShape{imgs: imagesOf(turns),
+	cacheConv := !r.opts.NoConversationCache && followUp(turns)
+	plan, err := r.rank(rt, task, full, counted, &co, callShape{imgs: imagesOf(turns), cacheWrite: cacheConv,
 		probe: provider.Request{Turns: turns, Tools: co.Tools, ToolChoice: co.ToolChoice}})
 	if err != nil {
 		return nil, err
 	}
 	plan.TaskSource = source
-	return &routedCall{plan: plan, route: rt, system: system, text: text, turns: turns, schema: schema, co: co}, nil
+	return &routedCall{plan: plan, route: rt, system: system, text: text, turns: turns, schema: schema, cacheConv: cacheConv, co: co}, nil
 }
 
 func (r *Router) routeNames() string {
@@ -1103,7 +1112,11 @@ func (r *Router) admit(rt *route, m *catalog.Model, task string, co *llms.CallOp
 	if !cost.Complete() {
 		return none, cmp.Or(qReason, "unpriced"), cmp.Or(qDetail, "unknown price for "+unknownList(cost))
 	}
-	reserve := catalog.Price(m, catalog.Usage{InputTokens: inHigh, OutputTokens: out}).NanoUSD()
+	ru := catalog.Usage{InputTokens: inHigh, OutputTokens: out}
+	if cw := m.CacheWritePerMTok; shape.cacheWrite && cw.Known && cw.Value > m.InputPerMTok.Value {
+		ru.CacheWriteTokens, ru.InputTokens = ru.InputTokens, 0
+	}
+	reserve := catalog.Price(m, ru).NanoUSD()
 	if rt.capNano > 0 && reserve > rt.capNano {
 		return none, cmp.Or(qReason, "cap"), cmp.Or(qDetail, fmt.Sprintf("a call may cost up to $%.6f, above max_cost_usd %v", nanoToUSD(reserve), rt.MaxCostUSD))
 	}
@@ -1120,6 +1133,21 @@ func (r *Router) admit(rt *route, m *catalog.Model, task string, co *llms.CallOp
 type callShape struct {
 	imgs  []imageIn
 	probe provider.Request
+	// cacheWrite: the call asks for a cache breakpoint, so a model that
+	// bills cache writes above its input rate is reserved at that rate.
+	cacheWrite bool
+}
+
+// followUp reports whether a conversation is a follow-up: two user
+// messages or more, so its prefix is likely to be sent again.
+func followUp(turns []provider.Turn) bool {
+	n := 0
+	for _, t := range turns {
+		if t.Role == provider.TurnUser {
+			n++
+		}
+	}
+	return n >= 2
 }
 
 // providerKinds is implemented by Clients that know each provider's kind
@@ -1496,7 +1524,7 @@ func (r *Router) try(ctx context.Context, rc *routedCall, cand RouteCandidate, n
 		}
 		preq := provider.Request{Model: apiName(m), System: rc.system, Prompt: rc.text, Turns: rc.turns,
 			MaxTokens: cand.MaxTokens, JSON: rc.co.JSONMode, Temperature: temp, LogProbs: cand.Signal == estimator.SignalLogprob,
-			Tools: rc.co.Tools, ToolChoice: rc.co.ToolChoice, Sampling: samplingOf(&rc.co)}
+			Tools: rc.co.Tools, ToolChoice: rc.co.ToolChoice, Sampling: samplingOf(&rc.co), CacheLastTurn: rc.cacheConv}
 		if top, ok := rc.co.Metadata[MetaLogProbs].(int); ok {
 			preq.LogProbs, preq.TopLogProbs = true, top
 		}

@@ -94,3 +94,43 @@ func TestRouterImages(t *testing.T) {
 	assert.Equal(t, "What is this?", calls[0].Messages[0].Text)
 	assert.Equal(t, []string{square + "#detail=high"}, calls[0].Messages[0].Images)
 }
+
+// TestRouterConversationCache: a follow-up asks Anthropic for a cache
+// breakpoint on its last user message and is reserved at the cache-write
+// rate; a first turn is not, and NoConversationCache turns it off.
+func TestRouterConversationCache(t *testing.T) {
+	e := newRTEnvOK(t)
+	blocks := strings.Split(rtCatalog, "[[model]]")
+	for i, b := range blocks {
+		if strings.Contains(b, `id = "anthropic/sonnet"`) {
+			blocks[i] = strings.Replace(b, "\n[model.quality]", "\ncache_write_per_mtok = 3.75\ncache_read_per_mtok = 0.3\n[model.quality]", 1)
+		}
+	}
+	cat, err := catalog.LoadTOML("rt-catalog.toml", []byte(strings.Join(blocks, "[[model]]")))
+	require.NoError(t, err)
+	e.cat = cat
+	followUp := []llms.MessageContent{
+		llms.TextParts(llms.ChatMessageTypeHuman, "Here is a long document."),
+		llms.TextParts(llms.ChatMessageTypeAI, "Read it."),
+		llms.TextParts(llms.ChatMessageTypeHuman, "Summarise it."),
+	}
+	reserveOf := func(r *executor.Router, msgs []llms.MessageContent) int64 {
+		t.Helper()
+		p, err := r.Prepare(msgs, llms.WithModel("anthropic/sonnet"))
+		require.NoError(t, err)
+		return p.Plan().Ladder[0].ReserveNano
+	}
+	cached := e.router(t, executor.RouterOptions{})
+	plain := e.router(t, executor.RouterOptions{NoConversationCache: true})
+	assert.Greater(t, reserveOf(cached, followUp), reserveOf(plain, followUp), "reserved at the cache-write rate")
+	assert.Equal(t, reserveOf(cached, human("Summarise it.")), reserveOf(plain, human("Summarise it.")), "a first turn caches nothing")
+
+	_, err = cached.GenerateContent(context.Background(), followUp, llms.WithModel("anthropic/sonnet"))
+	require.NoError(t, err)
+	_, err = plain.GenerateContent(context.Background(), followUp, llms.WithModel("anthropic/sonnet"))
+	require.NoError(t, err)
+	calls := e.an.CallsFor("sonnet")
+	require.Len(t, calls, 2)
+	assert.True(t, calls[0].Messages[2].Cached, "the breakpoint is on the last user message")
+	assert.False(t, calls[1].Messages[2].Cached)
+}

@@ -75,6 +75,11 @@ type Request struct {
 	// the cache; OpenAI-protocol providers cache long prefixes by
 	// themselves, and the other kinds ignore it.
 	CacheFirstTurn bool
+	// CacheLastTurn asks an Anthropic provider to cache the whole prompt,
+	// up to the end of the last user message: a conversation's next turn
+	// then reads it from the cache (Anthropic finds the earlier breakpoint
+	// by itself). Ignored by the other kinds, like CacheFirstTurn.
+	CacheLastTurn bool
 	// JSONSchema, when set, asks for a JSON answer that matches it (JSON is
 	// then implied): sent as response_format json_schema to
 	// OpenAI-protocol providers, as JSON mode to the others. The provider
@@ -764,7 +769,8 @@ func (cl *client) callOnce(ctx context.Context, slot *keySlot, req Request) (Res
 		if err != nil {
 			return Response{}, cl.fail(req, ErrInvalidRequest, err)
 		}
-		if req.CacheFirstTurn && cl.pc.Kind == KindAnthropic && cacheAt < 0 && m.Role == llms.ChatMessageTypeHuman {
+		if cl.pc.Kind == KindAnthropic && m.Role == llms.ChatMessageTypeHuman &&
+			((req.CacheFirstTurn && cacheAt < 0) || req.CacheLastTurn) {
 			cacheAt = len(msgs)
 		}
 		msgs = append(msgs, m)

@@ -324,3 +324,16 @@ func TestCacheFirstTurn(t *testing.T) {
 		})
 	}
 }
+
+func TestCacheLastTurn(t *testing.T) {
+	srv := providertest.NewAnthropicServer(providertest.Script{"m-1": {{Text: "ok"}}})
+	defer srv.Close()
+	cl := newWireClient(t, wireKinds[1], srv)
+	turns := []Turn{{Role: TurnUser, Text: "Context."}, {Role: TurnAssistant, Text: "Noted."}, {Role: TurnUser, Text: "Now the question."}}
+	_, err := cl.Call(context.Background(), Request{Model: "m-1", Turns: turns, MaxTokens: 16, CacheLastTurn: true})
+	require.NoError(t, err)
+	m := srv.Calls()[0].Messages
+	require.Len(t, m, 3)
+	assert.False(t, m[0].Cached)
+	assert.True(t, m[2].Cached, "the last user message is the breakpoint")
+}

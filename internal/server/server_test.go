@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -685,7 +686,9 @@ func FuzzDecodeChatRequest(f *testing.F) {
 
 // TestChatConversation: a conversation goes upstream as its messages, in
 // order, with their roles (not as one transcript), through both
-// protocols, and is priced on what the upstream reports.
+// protocols, and is priced on what the upstream reports. A follow-up gets
+// Anthropic's cache breakpoint on its last user message (OpenAI caches by
+// itself).
 func TestChatConversation(t *testing.T) {
 	e := newEnv(t, providertest.Script{"small": {{Text: "Rome."}}}, providertest.Script{"mid": {{Text: "Rome."}}}, serverTOML, nil)
 	ts := httptest.NewServer(e.srv.Handler())
@@ -695,9 +698,10 @@ func TestChatConversation(t *testing.T) {
 	want := []providertest.Message{{Role: "user", Text: "Capital of France?"}, {Role: "assistant", Text: "Paris."},
 		{Role: "user", Text: "And of Italy?"}}
 	for _, tc := range []struct {
-		model string
-		srv   *providertest.Server
-	}{{"openai/small", e.oa}, {"anthropic/mid", e.an}} {
+		model  string
+		srv    *providertest.Server
+		cached bool
+	}{{"openai/small", e.oa, false}, {"anthropic/mid", e.an, true}} {
 		t.Run(tc.model, func(t *testing.T) {
 			resp, body := post(t, ts.URL+"/v1/chat/completions", clientKeyA, fmt.Sprintf(`{"model": %q, "messages": %s}`, tc.model, conv))
 			require.Equal(t, http.StatusOK, resp.StatusCode, string(body))
@@ -708,7 +712,9 @@ func TestChatConversation(t *testing.T) {
 			require.NotEmpty(t, calls)
 			last := calls[len(calls)-1]
 			assert.Equal(t, "One word.", last.System)
-			assert.Equal(t, want, last.Messages)
+			w := slices.Clone(want)
+			w[2].Cached = tc.cached
+			assert.Equal(t, w, last.Messages)
 			require.NotNil(t, cr.Usage)
 			assert.Equal(t, int(last.Usage.PromptTokens()), cr.Usage.PromptTokens, "the upstream's count, framing included")
 		})
