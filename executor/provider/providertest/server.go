@@ -138,11 +138,7 @@ type Message struct {
 	Cached bool
 }
 
-// addMessage appends a non-system message to the call.
-func (c *Call) addMessage(role, text string) {
-	c.add(Message{Role: role, Text: text})
-}
-
+// add appends a non-system message to the call.
 func (c *Call) add(m Message) {
 	if m.Text != "" {
 		if c.Prompt != "" {
