@@ -1389,13 +1389,17 @@ func (r *Router) execute(ctx context.Context, rc *routedCall) (*llms.ContentResp
 		"CompletionTokens": int(completion),
 		"TotalTokens":      int(prompt + completion),
 		"ReasoningTokens":  int(u.ReasoningTokens),
-		InfoModel:          nr.Model,
-		InfoCostNano:       nr.CostNano,
-		InfoCostUSD:        nanoToUSD(nr.CostNano),
-		InfoEscalations:    nr.Escalations,
-		InfoAttempts:       len(nr.Attempts),
-		InfoTask:           p.Task,
-		InfoRoute:          p.Route,
+		// Of PromptTokens, those read from and written to the provider's
+		// prompt cache (langchaingo's names where it has them).
+		"PromptCachedTokens":  int(u.CacheReadTokens),
+		"CacheCreationTokens": int(u.CacheWriteTokens + u.CacheWrite1hTokens),
+		InfoModel:             nr.Model,
+		InfoCostNano:          nr.CostNano,
+		InfoCostUSD:           nanoToUSD(nr.CostNano),
+		InfoEscalations:       nr.Escalations,
+		InfoAttempts:          len(nr.Attempts),
+		InfoTask:              p.Task,
+		InfoRoute:             p.Route,
 	}
 	if runID != "" {
 		info[InfoRunID] = runID

@@ -114,6 +114,10 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request, k *Key) {
 	esc := metaInt(info, executor.InfoEscalations)
 	usage := &Usage{PromptTokens: metaInt(info, "PromptTokens"), CompletionTokens: metaInt(info, "CompletionTokens")}
 	usage.TotalTokens = usage.PromptTokens + usage.CompletionTokens
+	cacheRead, cacheWrite := metaInt(info, "PromptCachedTokens"), metaInt(info, "CacheCreationTokens")
+	if cacheRead > 0 {
+		usage.PromptTokensDetails = &PromptTokensDetails{CachedTokens: cacheRead}
+	}
 
 	h := w.Header()
 	h.Set("x-costwise-model", model)
@@ -154,6 +158,12 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request, k *Key) {
 	ms.requests.Inc()
 	ms.promptTokens.Add(float64(usage.PromptTokens))
 	ms.completion.Add(float64(usage.CompletionTokens))
+	if cacheRead > 0 {
+		ms.cacheRead.Add(float64(cacheRead))
+	}
+	if cacheWrite > 0 {
+		ms.cacheWrite.Add(float64(cacheWrite))
+	}
 	ms.cost.Add(costUSD)
 	ms.escalations.Add(float64(esc))
 	ms.latency.Observe(time.Since(start).Seconds())

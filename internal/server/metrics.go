@@ -30,6 +30,7 @@ type seriesKey struct{ route, model, provider string }
 type answeredSeries struct {
 	requests                 prometheus.Counter // status 200
 	promptTokens, completion prometheus.Counter
+	cacheRead, cacheWrite    prometheus.Counter // of the prompt tokens
 	cost, escalations        prometheus.Counter
 	latency                  prometheus.Observer
 }
@@ -45,6 +46,8 @@ func (m *metrics) answeredFor(route, model, provider string) *answeredSeries {
 		requests:     m.requests.WithLabelValues(route, model, provider, "200"),
 		promptTokens: m.tokens.WithLabelValues(route, model, provider, "prompt"),
 		completion:   m.tokens.WithLabelValues(route, model, provider, "completion"),
+		cacheRead:    m.tokens.WithLabelValues(route, model, provider, "cache_read"),
+		cacheWrite:   m.tokens.WithLabelValues(route, model, provider, "cache_write"),
 		cost:         m.cost.WithLabelValues(route, model, provider),
 		escalations:  m.escalations.WithLabelValues(route, model, provider),
 		latency:      m.latency.WithLabelValues(route, model, provider),
@@ -60,7 +63,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Chat completion requests answered, by route, answering model, provider and HTTP status (model and provider empty when none answered)."},
 			append(lbl, "status")),
 		tokens: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "costwise", Subsystem: "gateway", Name: "tokens_total",
-			Help: "Tokens of the accepted upstream calls, as the provider reported them, by type (prompt, completion)."},
+			Help: "Tokens of the accepted upstream calls, as the provider reported them, by type (prompt, completion; cache_read and cache_write count the prompt tokens read from and written to the provider's cache)."},
 			append(lbl, "type")),
 		cost: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "costwise", Subsystem: "gateway", Name: "cost_usd_total",
 			Help: "What answered requests cost in USD (catalog prices of the reported usage, failed paid attempts included)."}, lbl),

@@ -608,6 +608,11 @@ func appendCompletion(dst []byte, r *ChatResponse) []byte {
 		dst = strconv.AppendInt(dst, int64(u.CompletionTokens), 10)
 		dst = append(dst, `,"total_tokens":`...)
 		dst = strconv.AppendInt(dst, int64(u.TotalTokens), 10)
+		if d := u.PromptTokensDetails; d != nil {
+			dst = append(dst, `,"prompt_tokens_details":{"cached_tokens":`...)
+			dst = strconv.AppendInt(dst, int64(d.CachedTokens), 10)
+			dst = append(dst, '}')
+		}
 		dst = append(dst, '}')
 	}
 	return append(dst, '}')
@@ -740,11 +745,19 @@ type AssistantDelta struct {
 	ToolCalls []ToolCall `json:"tool_calls,omitempty"`
 }
 
-// Usage is OpenAI's usage block.
+// Usage is OpenAI's usage block. PromptTokensDetails, OpenAI's breakdown
+// of the prompt, is sent when some of it was read from the provider's
+// cache.
 type Usage struct {
-	PromptTokens     int `json:"prompt_tokens"`
-	CompletionTokens int `json:"completion_tokens"`
-	TotalTokens      int `json:"total_tokens"`
+	PromptTokens        int                  `json:"prompt_tokens"`
+	CompletionTokens    int                  `json:"completion_tokens"`
+	TotalTokens         int                  `json:"total_tokens"`
+	PromptTokensDetails *PromptTokensDetails `json:"prompt_tokens_details,omitempty"`
+}
+
+// PromptTokensDetails says how many prompt tokens came from the cache.
+type PromptTokensDetails struct {
+	CachedTokens int `json:"cached_tokens"`
 }
 
 // ChatChunk is an OpenAI chat.completion.chunk object.

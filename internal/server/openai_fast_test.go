@@ -38,6 +38,11 @@ func TestAppendCompletionIsWhatEncodingJSONWrites(t *testing.T) {
 		r.Choices[0].Message.Role, r.Choices[0].Message.Content, r.Choices[0].FinishReason = "", nil, nil
 		require.Equal(t, completionJSON(t, r), string(appendCompletion(nil, r)))
 	})
+	t.Run("cached prompt tokens", func(t *testing.T) {
+		r := answer("id", "m", "x", "stop", &Usage{PromptTokens: 2000, CompletionTokens: 5, TotalTokens: 2005,
+			PromptTokensDetails: &PromptTokensDetails{CachedTokens: 1800}})
+		require.Equal(t, completionJSON(t, r), string(appendCompletion(nil, r)))
+	})
 	t.Run("a shape it does not write itself", func(t *testing.T) {
 		r := answer("id", "m", "x", "stop", nil)
 		r.Choices = append(r.Choices, r.Choices[0])

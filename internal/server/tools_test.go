@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/costwise/costwise/estimator/catalog"
 	"github.com/costwise/costwise/executor"
 	"github.com/costwise/costwise/executor/provider/providertest"
 )
@@ -380,4 +381,26 @@ func TestChatSimulated(t *testing.T) {
 	spent, err := e.l.SpentBy("team-a", time.Now().Add(-time.Hour))
 	require.NoError(t, err)
 	assert.Zero(t, spent, "a simulated request costs the key nothing")
+}
+
+// TestChatCachedTokens: prompt tokens the provider read from its cache are
+// reported as OpenAI does (usage.prompt_tokens_details.cached_tokens),
+// priced at the cache-read rate, and counted in tokens_total{type="cache_read"}.
+func TestChatCachedTokens(t *testing.T) {
+	usage := catalog.Usage{InputTokens: 200, CacheReadTokens: 1800, OutputTokens: 5}
+	e := newEnv(t, providertest.Script{"large": {{Text: "ok", Usage: &usage}}}, providertest.Script{}, serverTOML, nil)
+	ts := httptest.NewServer(e.srv.Handler())
+	defer ts.Close()
+	resp, out := post(t, ts.URL+"/v1/chat/completions", clientKeyA, `{"model": "openai/large", "messages": [{"role": "user", "content": "hi"}]}`)
+	require.Equal(t, http.StatusOK, resp.StatusCode, string(out))
+	var cr ChatResponse
+	require.NoError(t, json.Unmarshal(out, &cr))
+	require.NotNil(t, cr.Usage)
+	assert.Equal(t, 2000, cr.Usage.PromptTokens)
+	require.NotNil(t, cr.Usage.PromptTokensDetails)
+	assert.Equal(t, 1800, cr.Usage.PromptTokensDetails.CachedTokens)
+	want := e.price(t, "openai/large", usage)
+	assert.InDelta(t, float64(want.NanoUSD())/1e9, costHeader(t, resp.Header), 1e-12)
+	_, m := get(t, ts.URL+"/metrics", "")
+	assert.Contains(t, string(m), `costwise_gateway_tokens_total{model="openai/large",provider="openai",route="costwise/pinned",type="cache_read"} 1800`)
 }
