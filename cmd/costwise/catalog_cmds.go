@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -84,6 +85,26 @@ func (f *catalogFlags) loadCascades(stderr io.Writer, cat *catalog.Catalog) ([]e
 		return nil, &exitError{code: exitBadInput}
 	}
 	return all, nil
+}
+
+// modelFeatureNames are the features costwise models shows and --supports
+// filters on.
+var modelFeatureNames = []string{"tools", "json", "vision", "reasoning", "caching"}
+
+// modelFeatures lists what the catalog says m can do, in
+// modelFeatureNames' order: tool calling, JSON mode, image input, reasoning
+// tokens, prompt caching.
+func modelFeatures(m *catalog.Model) []string {
+	var out []string
+	for _, f := range []struct {
+		name string
+		has  bool
+	}{{"tools", m.Tools}, {"json", m.JSONMode}, {"vision", m.HasModality("image")}, {"reasoning", m.Reasoning}, {"caching", m.PromptCaching}} {
+		if f.has {
+			out = append(out, f.name)
+		}
+	}
+	return out
 }
 
 // catalogIDs lists the catalog's model IDs.
@@ -253,6 +274,7 @@ func toModelJSON(m *catalog.Model) modelJSON {
 
 func newModelsCmd(cf *catalogFlags) *cobra.Command {
 	var provider, task string
+	var supports []string
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "models",
@@ -267,9 +289,20 @@ func newModelsCmd(cf *catalogFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			for _, f := range supports {
+				if !slices.Contains(modelFeatureNames, f) {
+					return usageError("--supports %q: use %s", f, strings.Join(modelFeatureNames, ", "))
+				}
+			}
 			models := cat.Filter(func(m *catalog.Model) bool {
 				if provider != "" && m.Provider != provider {
 					return false
+				}
+				has := modelFeatures(m)
+				for _, f := range supports {
+					if !slices.Contains(has, f) {
+						return false
+					}
 				}
 				if task != "" {
 					if _, ok := m.Quality[task]; !ok {
@@ -297,14 +330,18 @@ func newModelsCmd(cf *catalogFlags) *cobra.Command {
 				qkind = "default"
 			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 2, 4, 2, ' ', 0)
-			fmt.Fprintf(tw, "MODEL\tIN $/M\tOUT $/M\tCACHE $/M\tCONTEXT\tMAX OUT\tQUALITY(%s)\tINPUTS\t\n", qkind)
+			fmt.Fprintf(tw, "MODEL\tIN $/M\tOUT $/M\tCACHE $/M\tCONTEXT\tMAX OUT\tQUALITY(%s)\tINPUTS\tFEATURES\t\n", qkind)
 			for _, m := range models {
 				q := "-"
 				if v, ok := m.QualityFor(qkind); ok {
 					q = strconv.FormatFloat(v, 'f', 2, 64)
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", m.ID, money(m.InputPerMTok), money(m.OutputPerMTok), money(m.CacheReadPerMTok),
-					count(m.ContextWindow), count(m.MaxOutputTokens), q, strings.Join(m.Modalities, ","))
+				feats := strings.Join(modelFeatures(m), ",")
+				if feats == "" {
+					feats = "-"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", m.ID, money(m.InputPerMTok), money(m.OutputPerMTok), money(m.CacheReadPerMTok),
+					count(m.ContextWindow), count(m.MaxOutputTokens), q, strings.Join(m.Modalities, ","), feats)
 			}
 			if err := tw.Flush(); err != nil {
 				return err
@@ -315,6 +352,7 @@ func newModelsCmd(cf *catalogFlags) *cobra.Command {
 	}
 	cmd.Flags().StringVar(&provider, "provider", "", "only models of this provider (e.g. openai, anthropic, gemini)")
 	cmd.Flags().StringVar(&task, "task", "", "only models rated for this task kind, best first")
+	cmd.Flags().StringSliceVar(&supports, "supports", nil, "only models the catalog lists with these features: tools, json, vision, reasoning, caching (comma-separated or repeated)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
 }

@@ -135,6 +135,9 @@ func TestCatalogCommands(t *testing.T) {
 	}{
 		{"models", []string{"models", "--catalog", cat, "--no-default-catalog"}, 0, "acme/large", ""},
 		{"models json", []string{"models", "--json", "--provider", "anthropic"}, 0, `"id": "anthropic/`, ""},
+		{"models supports", []string{"models", "--supports", "tools,vision", "--provider", "anthropic"}, 0, "tools,json,vision", ""},
+		{"models supports nothing", []string{"models", "--supports", "json", "--catalog", cat, "--no-default-catalog"}, 0, "no models match", ""},
+		{"models supports unknown", []string{"models", "--supports", "telepathy"}, 2, "", `--supports "telepathy": use tools, json, vision, reasoning, caching`},
 		{"cost", []string{"cost", "--model", "acme/small", "--input-tokens", "1000000", "--output-tokens", "500000", "--catalog", cat}, 0, "acme/small: $2.0000", ""},
 		{"cost json", []string{"cost", "--model", "acme/small", "--input-tokens", "1000", "--output-tokens", "0", "--json", "--catalog", cat}, 0, `"cost_usd": 0.001`, ""},
 		{"cost unknown model", []string{"cost", "--model", "acme/smal", "--input-tokens", "1", "--catalog", cat}, 1, "", `unknown model "acme/smal"; did you mean acme/small?`},
