@@ -8,7 +8,10 @@
 // skipped otherwise. A `repeat` node loops, resending its history when
 // `history` is set, until `repeat.until` (an expr over `output` and
 // `iteration`) holds or `repeat.max` is reached; without `until` it makes
-// round(repeat.mean) calls.
+// round(repeat.mean) calls. A loop with history sends its iterations as
+// messages, and with cache_prefix_tokens asks Anthropic to cache the prefix
+// up to the first one. A node's output_schema (a JSON Schema) puts its calls
+// in JSON mode and is checked on every answer like a validate rule.
 //
 // Each call climbs the node's fallback ladder from the planner:
 //
@@ -57,7 +60,10 @@
 // and escalations in GenerationInfo. A route may pick the first rung with a
 // trained prompt classifier (Route.Classifier), and a fitted cascade
 // (RouterOptions.Cascades) heads the ladder when it is expected to cost
-// less than the cheapest model meeting the route.
+// less than the cheapest model meeting the route. Conversations go upstream
+// as their messages; tool calls, pictures and structured output
+// (WithJSONSchema) go only to models the catalog lists for them, and to
+// providers that can carry them (provider.Kind.Refuses).
 //
 // [Simulator] is a built-in provider for trying the executor offline; every
 // output it writes starts with SIMULATED, and a run that used it is marked
