@@ -82,7 +82,7 @@ Exit codes: 0 ok, 1 bad input or failed run, 2 usage, 3 no plan satisfies the co
 	cf := &catalogFlags{}
 	cf.register(root)
 	root.AddCommand(newValidateCmd(), newGraphCmd(), newVersionCmd(),
-		newModelsCmd(cf), newTokensCmd(cf), newCostCmd(cf), newEstimateCmd(cf), newPlanCmd(cf), newPreviewCmd(cf), newRunCmd(cf), newRunsCmd(cf), newStatsCmd(cf), newFeedbackCmd(cf), newEvalCmd(cf), newServeCmd(cf))
+		newModelsCmd(cf), newTokensCmd(cf), newCostCmd(cf), newEstimateCmd(cf), newPlanCmd(cf), newPreviewCmd(cf), newRunCmd(cf), newRunsCmd(cf), newStatsCmd(cf), newFeedbackCmd(cf), newEvalCmd(cf), newServeCmd(cf), newSpendCmd(cf))
 	return root
 }
 
