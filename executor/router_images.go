@@ -2,10 +2,12 @@ package executor
 
 import (
 	"bytes"
+	"encoding/base64"
 	"image"
 	_ "image/gif" // image.DecodeConfig of GIF data: URLs
 	_ "image/jpeg"
 	_ "image/png"
+	"strings"
 
 	"github.com/costwise/costwise/estimator"
 	"github.com/costwise/costwise/estimator/catalog"
@@ -27,8 +29,8 @@ func imagesOf(turns []provider.Turn) []imageIn {
 	for _, t := range turns {
 		for _, img := range t.Images {
 			in := imageIn{detail: tokens.Detail(img.Detail)}
-			if _, data, ok := provider.DataURL(img.URL); ok {
-				if cfg, _, err := image.DecodeConfig(bytes.NewReader(data)); err == nil {
+			if head := dataURLHead(img.URL); head != nil {
+				if cfg, _, err := image.DecodeConfig(bytes.NewReader(head)); err == nil {
 					in.w, in.h = cfg.Width, cfg.Height
 				}
 			}
@@ -36,6 +38,26 @@ func imagesOf(turns []provider.Turn) []imageIn {
 		}
 	}
 	return out
+}
+
+// dataURLHead decodes the first bytes of a base64 data: URL, enough for
+// image.DecodeConfig to read the size from the header (a JPEG's may follow
+// tens of kilobytes of metadata); nil for any other URL. Pricing a picture
+// then costs the same whatever its size.
+func dataURLHead(url string) []byte {
+	meta, payload, ok := strings.Cut(url, ",")
+	if !ok || !strings.HasPrefix(meta, "data:") || !strings.HasSuffix(meta, ";base64") {
+		return nil
+	}
+	const maxChars = 256 << 10 // 192 KiB decoded
+	if len(payload) > maxChars {
+		payload = payload[:maxChars] // a multiple of 4: whole base64 quanta
+	}
+	head, err := base64.StdEncoding.DecodeString(payload)
+	if err != nil {
+		return nil
+	}
+	return head
 }
 
 // unknownImageSizes are the sizes a picture of unknown size (a remote URL,

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"image"
 	"image/png"
+	"math/rand/v2"
 	"strings"
 	"testing"
 
@@ -69,6 +70,17 @@ func TestRouterImages(t *testing.T) {
 	_, textOnly := inputOf(human("What is this?\n[image]"), llms.WithModel("openai/mini"))
 	require.Positive(t, textOnly)
 	square := pngDataURL(t, 1024, 1024)
+	// A noisy 600x400 PNG is over a megabyte as base64: its size is read
+	// from the head of the data: URL.
+	noisy := image.NewRGBA(image.Rect(0, 0, 600, 400))
+	rnd := rand.New(rand.NewPCG(1, 2))
+	for i := range noisy.Pix {
+		noisy.Pix[i] = uint8(rnd.IntN(256))
+	}
+	var nb bytes.Buffer
+	require.NoError(t, png.Encode(&nb, noisy))
+	large := "data:image/png;base64," + base64.StdEncoding.EncodeToString(nb.Bytes())
+	require.Greater(t, len(large), 1<<20)
 	for _, tc := range []struct {
 		name  string
 		image llms.ImageURLContent
@@ -76,6 +88,7 @@ func TestRouterImages(t *testing.T) {
 	}{
 		{"1024x1024, high detail: 2x2 tiles", llms.ImageURLContent{URL: square, Detail: "high"}, 85 + 4*170},
 		{"low detail: the base", llms.ImageURLContent{URL: square, Detail: "low"}, 85},
+		{"a large PNG, 600x400: 2x1 tiles", llms.ImageURLContent{URL: large, Detail: "high"}, 85 + 2*170},
 		{"remote, size unknown: the largest a provider keeps (768x2048, 2x4 tiles)", llms.ImageURLContent{URL: "https://example.com/x.png"}, 85 + 8*170},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -126,6 +126,13 @@ type Image struct {
 	Detail string // OpenAI's detail: "", "auto", "low" or "high"
 }
 
+// isDataURL reports whether url is a base64 data: URL, without decoding
+// it (Refuses runs for every candidate model of a call).
+func isDataURL(url string) bool {
+	meta, _, ok := strings.Cut(url, ",")
+	return ok && strings.HasPrefix(meta, "data:") && strings.HasSuffix(meta, ";base64") && len(meta) > len("data:;base64")
+}
+
 // DataURL decodes a base64 data: URL: its media type and bytes; ok is
 // false for any other URL or a malformed one.
 func DataURL(url string) (mediaType string, data []byte, ok bool) {
@@ -254,7 +261,7 @@ func (k Kind) Refuses(req Request) error {
 	if k != KindOpenAI {
 		for _, t := range req.Turns {
 			for i, img := range t.Images {
-				if _, _, ok := DataURL(img.URL); !ok {
+				if !isDataURL(img.URL) {
 					return fmt.Errorf("image %d: %s providers take images as base64 data: URLs only; send the image inline, or route it to an OpenAI-protocol provider", i+1, k)
 				}
 			}

@@ -193,6 +193,8 @@ func TestDataURL(t *testing.T) {
 		t.Run(tc.url, func(t *testing.T) {
 			mt, data, ok := DataURL(tc.url)
 			assert.Equal(t, tc.ok, ok)
+			// The cheap check sees the shape only: bad base64 still looks inline.
+			assert.Equal(t, tc.ok || tc.url == "data:image/png;base64,%%%", isDataURL(tc.url))
 			assert.Equal(t, tc.mt, mt)
 			if ok {
 				assert.NotEmpty(t, data)

@@ -194,10 +194,7 @@ func (s *Server) serveGemini(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.WriteString(w, rep.RawBody)
 		return
 	}
-	answer := rep.Text
-	if answer == "" && len(rep.ToolCalls) == 0 {
-		answer = "ok"
-	}
+	answer := rep.answer()
 	usage := s.usage(rep, call, answer)
 	if !rep.NoUsage && !rep.Malformed && !rep.EmptyChoices && rep.StreamCut == 0 {
 		s.setUsage(i, usage)

@@ -115,10 +115,7 @@ func (s *Server) serveOllama(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.WriteString(w, rep.RawBody)
 		return
 	}
-	answer := rep.Text
-	if answer == "" {
-		answer = "ok"
-	}
+	answer := rep.answer()
 	usage := ollamaUsage(s.usage(rep, call, answer))
 	if !rep.NoUsage && !rep.Malformed && rep.StreamCut == 0 {
 		s.setUsage(i, usage)

@@ -82,6 +82,14 @@ type Reply struct {
 	ToolCalls []ToolCall
 }
 
+// answer is the reply's text: Text, or "ok" for a reply that calls no tool.
+func (r Reply) answer() string {
+	if r.Text == "" && len(r.ToolCalls) == 0 {
+		return "ok"
+	}
+	return r.Text
+}
+
 // ToolCall is one scripted tool call: Arguments is a JSON object.
 type ToolCall struct{ ID, Name, Arguments string }
 
@@ -584,10 +592,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.WriteString(w, rep.RawBody)
 		return
 	}
-	answer := rep.Text
-	if answer == "" && len(rep.ToolCalls) == 0 {
-		answer = "ok"
-	}
+	answer := rep.answer()
 	usage := s.usage(rep, call, answer)
 	if !rep.NoUsage && !rep.Malformed && !rep.EmptyChoices && rep.StreamCut == 0 {
 		if !req.Stream || s.format == formatAnthropic || call.IncludeUsage {
